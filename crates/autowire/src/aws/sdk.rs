@@ -1,0 +1,271 @@
+//! Thin adapters from the AWS SDK for Rust to the capability traits. No decisions here: calls,
+//! pagination and error mapping only.
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use serde_json::Value;
+
+use super::{
+    Descriptors, EndpointService, EndpointServices, Functions, Listeners, Owner, StoredParameter,
+    Tier, Zones,
+};
+use crate::descriptor::{Port, PrivateDns, Protocol};
+use crate::error::{Error, Operation, Result};
+
+/// The SDK clients, built once per Lambda container.
+#[derive(Clone, Debug)]
+pub struct Sdk {
+    pub ec2: aws_sdk_ec2::Client,
+    pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    pub ssm: aws_sdk_ssm::Client,
+    pub lambda: aws_sdk_lambda::Client,
+}
+
+impl Sdk {
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        Sdk {
+            ec2: aws_sdk_ec2::Client::new(config),
+            elbv2: aws_sdk_elasticloadbalancingv2::Client::new(config),
+            ssm: aws_sdk_ssm::Client::new(config),
+            lambda: aws_sdk_lambda::Client::new(config),
+        }
+    }
+
+    /// Clients from the environment (credentials, region, and `AWS_ENDPOINT_URL` if set).
+    pub async fn from_env() -> Self {
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(5))
+            .load()
+            .await;
+        Self::new(&config)
+    }
+}
+
+/// Map an SDK error to ours, keeping AWS's code and message.
+pub fn sdk_error<E, R>(op: Operation, err: SdkError<E, R>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: Debug,
+{
+    match &err {
+        SdkError::ServiceError(_) => Error::aws(
+            op,
+            err.code().unwrap_or("Unknown"),
+            err.message().unwrap_or("no message"),
+        ),
+        SdkError::TimeoutError(_) => Error::aws(op, "timeout", "the call timed out"),
+        SdkError::DispatchFailure(_) => Error::aws(
+            op,
+            "dispatch",
+            format!("could not reach AWS: {}", DisplayErrorContext(&err)),
+        ),
+        _ => Error::aws(op, "Unknown", DisplayErrorContext(&err).to_string()),
+    }
+}
+
+fn code_of<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&str> {
+    match err {
+        SdkError::ServiceError(s) => s.err().code(),
+        _ => None,
+    }
+}
+
+#[async_trait]
+impl EndpointServices for Sdk {
+    async fn describe_service(&self, service_id: &str) -> Result<Option<EndpointService>> {
+        const OP: Operation = "ec2:DescribeVpcEndpointServiceConfigurations";
+        let out = match self
+            .ec2
+            .describe_vpc_endpoint_service_configurations()
+            .service_ids(service_id)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) if code_of(&e).is_some_and(|c| c.starts_with("InvalidVpcEndpointService")) => {
+                return Ok(None)
+            }
+            Err(e) => return Err(sdk_error(OP, e)),
+        };
+        Ok(out
+            .service_configurations()
+            .iter()
+            .find(|s| s.service_id() == Some(service_id))
+            .map(|s| EndpointService {
+                service_id: service_id.to_string(),
+                service_name: s.service_name().unwrap_or_default().to_string(),
+                az_names: s.availability_zones().to_vec(),
+                acceptance_required: s.acceptance_required().unwrap_or(false),
+                nlb_arns: s.network_load_balancer_arns().to_vec(),
+                private_dns: s.private_dns_name().filter(|n| !n.is_empty()).map(|name| {
+                    PrivateDns {
+                        name: name.to_string(),
+                        state: s
+                            .private_dns_name_configuration()
+                            .and_then(|c| c.state())
+                            .map(|st| st.as_str().to_string())
+                            .unwrap_or_else(|| "pendingVerification".into()),
+                    }
+                }),
+            }))
+    }
+}
+
+#[async_trait]
+impl Zones for Sdk {
+    async fn zone_ids_by_name(&self) -> Result<BTreeMap<String, String>> {
+        let out = self
+            .ec2
+            .describe_availability_zones()
+            .send()
+            .await
+            .map_err(|e| sdk_error("ec2:DescribeAvailabilityZones", e))?;
+        Ok(out
+            .availability_zones()
+            .iter()
+            .filter_map(|z| Some((z.zone_name()?.to_string(), z.zone_id()?.to_string())))
+            .collect())
+    }
+}
+
+#[async_trait]
+impl Listeners for Sdk {
+    async fn listener_ports(&self, load_balancer_arns: &[String]) -> Result<Vec<Port>> {
+        const OP: Operation = "elasticloadbalancing:DescribeListeners";
+        let mut ports = Vec::new();
+        for arn in load_balancer_arns {
+            let mut marker: Option<String> = None;
+            loop {
+                let out = self
+                    .elbv2
+                    .describe_listeners()
+                    .load_balancer_arn(arn)
+                    .set_marker(marker.take())
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(OP, e))?;
+                for l in out.listeners() {
+                    let (Some(port), Some(proto)) = (l.port(), l.protocol()) else {
+                        continue;
+                    };
+                    let protocol: Protocol = proto.as_str().parse().map_err(|e: String| {
+                        Error::invalid(
+                            "Ports",
+                            format!("listener on {port}: {e}; set Ports explicitly"),
+                        )
+                    })?;
+                    if let Ok(port) = u16::try_from(port) {
+                        ports.push(Port { port, protocol });
+                    }
+                }
+                match out.next_marker() {
+                    Some(m) if !m.is_empty() => marker = Some(m.to_string()),
+                    _ => break,
+                }
+            }
+        }
+        ports.sort();
+        ports.dedup();
+        Ok(ports)
+    }
+}
+
+fn ssm_tier(t: Tier) -> aws_sdk_ssm::types::ParameterTier {
+    match t {
+        Tier::Standard => aws_sdk_ssm::types::ParameterTier::Standard,
+        Tier::Advanced => aws_sdk_ssm::types::ParameterTier::Advanced,
+    }
+}
+
+#[async_trait]
+impl Descriptors for Sdk {
+    async fn read(&self, name_or_arn: &str) -> Result<Option<StoredParameter>> {
+        match self.ssm.get_parameter().name(name_or_arn).send().await {
+            Ok(out) => Ok(out.parameter().map(|p| StoredParameter {
+                value: p.value().unwrap_or_default().to_string(),
+                arn: p.arn().map(str::to_string),
+            })),
+            Err(e) if code_of(&e) == Some("ParameterNotFound") => Ok(None),
+            Err(e) => Err(sdk_error("ssm:GetParameter", e)),
+        }
+    }
+
+    async fn owner(&self, name: &str) -> Result<Option<Owner>> {
+        let out = self
+            .ssm
+            .list_tags_for_resource()
+            .resource_type(aws_sdk_ssm::types::ResourceTypeForTagging::Parameter)
+            .resource_id(name)
+            .send()
+            .await
+            .map_err(|e| sdk_error("ssm:ListTagsForResource", e))?;
+        let tags: BTreeMap<String, String> = out
+            .tag_list()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect();
+        Ok(Owner::from_tags(&tags))
+    }
+
+    async fn create(&self, name: &str, value: &str, tier: Tier, owner: &Owner) -> Result<()> {
+        let tags = owner
+            .tags()
+            .into_iter()
+            .map(|(k, v)| aws_sdk_ssm::types::Tag::builder().key(k).value(v).build())
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| Error::aws("ssm:PutParameter", "InvalidTag", e.to_string()))?;
+        self.ssm
+            .put_parameter()
+            .name(name)
+            .value(value)
+            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .tier(ssm_tier(tier))
+            .set_tags(Some(tags))
+            .overwrite(false)
+            .send()
+            .await
+            .map_err(|e| sdk_error("ssm:PutParameter", e))?;
+        Ok(())
+    }
+
+    async fn overwrite(&self, name: &str, value: &str, tier: Tier) -> Result<()> {
+        self.ssm
+            .put_parameter()
+            .name(name)
+            .value(value)
+            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .tier(ssm_tier(tier))
+            .overwrite(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("ssm:PutParameter", e))?;
+        Ok(())
+    }
+
+    async fn delete(&self, name: &str) -> Result<()> {
+        match self.ssm.delete_parameter().name(name).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if code_of(&e) == Some("ParameterNotFound") => Ok(()),
+            Err(e) => Err(sdk_error("ssm:DeleteParameter", e)),
+        }
+    }
+}
+
+#[async_trait]
+impl Functions for Sdk {
+    async fn invoke_async(&self, function_arn: &str, payload: Value) -> Result<()> {
+        let bytes = serde_json::to_vec(&payload).unwrap_or_default();
+        self.lambda
+            .invoke()
+            .function_name(function_arn)
+            .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
+            .payload(aws_smithy_types::Blob::new(bytes))
+            .send()
+            .await
+            .map_err(|e| sdk_error("lambda:Invoke", e))?;
+        Ok(())
+    }
+}

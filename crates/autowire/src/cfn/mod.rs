@@ -1,0 +1,617 @@
+//! The CloudFormation custom-resource protocol around `apply`/`cleanup`.
+//!
+//! Guarantees (crhelper's, plus the contract's):
+//! - exactly one answer per request: on success, on a typed error, on a panic, and before the
+//!   Lambda deadline (minus a margin);
+//! - Create/Update call [`Resource::apply`], Delete calls [`Resource::cleanup`];
+//! - a failed Create answers with a recognisable PhysicalResourceId, and the Delete that
+//!   CloudFormation sends for it succeeds without touching AWS;
+//! - Reason is one line under 256 characters, the body at most 4096 bytes;
+//! - the answer goes only to an https Amazon S3 ResponseURL, with retries;
+//! - waits longer than one invocation continue in a fresh asynchronous invocation that carries
+//!   the request and the progress so far, until done or until the resource's ServiceTimeout.
+
+pub mod props;
+pub mod responder;
+pub mod url_guard;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use aws_lambda_events::event::cloudformation::{
+    CloudFormationCustomResourceRequest, CloudFormationCustomResourceResponse,
+    CloudFormationCustomResourceResponseStatus,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::time::Instant;
+use tracing::{error, info, warn, Instrument};
+
+use crate::aws::Functions;
+use crate::error::{truncate_reason, Error, Result};
+
+pub use responder::{HttpResponder, Responder};
+
+/// CloudFormation refuses response bodies larger than this.
+pub const MAX_RESPONSE_BYTES: usize = 4096;
+/// Prefix of the PhysicalResourceId given to a Create that failed.
+pub const FAILED_CREATE_PREFIX: &str = "autowire-create-failed:";
+/// Key that marks a continuation invocation.
+pub const CONTINUATION_KEY: &str = "AutowireContinuation";
+/// CloudFormation's own default (and maximum) custom-resource timeout.
+pub const DEFAULT_SERVICE_TIMEOUT: Duration = Duration::from_secs(3600);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RequestKind {
+    Create,
+    Update,
+    Delete,
+}
+
+impl RequestKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestKind::Create => "Create",
+            RequestKind::Update => "Update",
+            RequestKind::Delete => "Delete",
+        }
+    }
+}
+
+/// A custom-resource request, normalised from the typed event.
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub kind: RequestKind,
+    pub request_id: String,
+    pub stack_id: String,
+    pub logical_id: String,
+    pub resource_type: String,
+    pub service_token: Option<String>,
+    /// Absent only on Create.
+    pub physical_id: Option<String>,
+    pub props: Value,
+    /// Present only on Update.
+    pub old_props: Option<Value>,
+}
+
+impl Request {
+    fn from_event(event: CloudFormationCustomResourceRequest) -> Self {
+        use CloudFormationCustomResourceRequest as E;
+        match event {
+            E::Create(r) => Request {
+                kind: RequestKind::Create,
+                request_id: r.request_id,
+                stack_id: r.stack_id,
+                logical_id: r.logical_resource_id,
+                resource_type: r.resource_type,
+                service_token: r.service_token,
+                physical_id: None,
+                props: r.resource_properties,
+                old_props: None,
+            },
+            E::Update(r) => Request {
+                kind: RequestKind::Update,
+                request_id: r.request_id,
+                stack_id: r.stack_id,
+                logical_id: r.logical_resource_id,
+                resource_type: r.resource_type,
+                service_token: r.service_token,
+                physical_id: Some(r.physical_resource_id),
+                props: r.resource_properties,
+                old_props: Some(r.old_resource_properties),
+            },
+            E::Delete(r) => Request {
+                kind: RequestKind::Delete,
+                request_id: r.request_id,
+                stack_id: r.stack_id,
+                logical_id: r.logical_resource_id,
+                resource_type: r.resource_type,
+                service_token: r.service_token,
+                physical_id: Some(r.physical_resource_id),
+                props: r.resource_properties,
+                old_props: None,
+            },
+            // The enum is non-exhaustive; a new request type is answered as unsupported.
+            #[allow(unreachable_patterns)]
+            _ => unreachable!("CloudFormation has only Create, Update and Delete"),
+        }
+    }
+
+    /// The account and region of the function that serves this request, from its ServiceToken.
+    pub fn service_arn(&self) -> Result<crate::arn::Arn> {
+        let token = self
+            .service_token
+            .as_deref()
+            .ok_or_else(|| Error::invalid("ServiceToken", "is required (the function's ARN)"))?;
+        crate::arn::Arn::parse(token).map_err(|e| Error::invalid("ServiceToken", e))
+    }
+}
+
+/// What a successful step tells CloudFormation.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Answer {
+    pub physical_id: String,
+    pub data: BTreeMap<String, String>,
+    pub no_echo: bool,
+}
+
+/// The result of one `apply` or `cleanup` pass.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Step {
+    Done(Answer),
+    /// Not finished: call again after `after` with `progress`.
+    Wait {
+        progress: Value,
+        after: Duration,
+        waiting_for: String,
+    },
+}
+
+/// A custom resource type: parse, validate and reconcile. Both calls must be idempotent.
+#[async_trait]
+pub trait Resource: Send + Sync + 'static {
+    /// The `Custom::…` type this handles.
+    fn resource_type(&self) -> &'static str;
+    async fn apply(&self, req: &Request, progress: Option<&Value>) -> Result<Step>;
+    async fn cleanup(&self, req: &Request, progress: Option<&Value>) -> Result<Step>;
+}
+
+/// What a continuation invocation carries.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Continuation {
+    pub request: Value,
+    pub progress: Value,
+    pub started_at_ms: u64,
+    pub round: u32,
+}
+
+/// Facts about the current Lambda invocation.
+#[derive(Clone, Debug)]
+pub struct Invocation {
+    /// Time left before Lambda stops the invocation.
+    pub remaining: Duration,
+    pub function_arn: String,
+}
+
+impl Invocation {
+    /// From lambda_runtime's deadline (milliseconds since the epoch).
+    pub fn from_deadline_ms(deadline_ms: u64, function_arn: impl Into<String>) -> Self {
+        let now = now_ms();
+        Invocation {
+            remaining: Duration::from_millis(deadline_ms.saturating_sub(now)),
+            function_arn: function_arn.into(),
+        }
+    }
+}
+
+/// What the handler did with one invocation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Answered { status: String },
+    Continued { round: u32 },
+}
+
+/// Invocation failures that could not be answered to CloudFormation.
+#[derive(Debug, thiserror::Error)]
+pub enum InvocationError {
+    #[error("not a CloudFormation custom-resource request: {0}")]
+    NotARequest(String),
+    #[error(transparent)]
+    UrlRefused(#[from] url_guard::UrlRefused),
+    #[error("could not deliver the answer to {url} after {attempts} attempts: {last}")]
+    Undelivered {
+        url: String,
+        attempts: u32,
+        last: String,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub struct RuntimeConfig {
+    pub insecure_url_prefix: Option<String>,
+    pub put_attempts: u32,
+    pub put_backoff: Duration,
+}
+
+impl RuntimeConfig {
+    pub fn from_env() -> Self {
+        RuntimeConfig {
+            insecure_url_prefix: std::env::var(url_guard::INSECURE_PREFIX_ENV).ok(),
+            ..Self::default()
+        }
+    }
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            insecure_url_prefix: None,
+            put_attempts: 5,
+            put_backoff: Duration::from_millis(200),
+        }
+    }
+}
+
+/// The custom-resource runtime: routes requests to resources and answers exactly once.
+pub struct Runtime {
+    resources: Vec<Arc<dyn Resource>>,
+    responder: Arc<dyn Responder>,
+    functions: Arc<dyn Functions>,
+    config: RuntimeConfig,
+}
+
+/// How much of the invocation's remaining time is kept back to answer.
+pub fn safety_margin(remaining: Duration) -> Duration {
+    (remaining / 5).clamp(Duration::from_millis(500), Duration::from_secs(5))
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default()
+}
+
+fn str_field(v: &Value, key: &str) -> String {
+    v.get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The fields an answer needs, read leniently so even a malformed request can be answered.
+struct Envelope {
+    url: String,
+    stack_id: String,
+    request_id: String,
+    logical_id: String,
+    physical_id: Option<String>,
+    kind: Option<RequestKind>,
+}
+
+impl Envelope {
+    fn read(raw: &Value) -> Option<Self> {
+        let url = raw.get("ResponseURL")?.as_str()?.to_string();
+        let kind = match raw.get("RequestType").and_then(Value::as_str) {
+            Some("Create") => Some(RequestKind::Create),
+            Some("Update") => Some(RequestKind::Update),
+            Some("Delete") => Some(RequestKind::Delete),
+            _ => None,
+        };
+        Some(Envelope {
+            url,
+            stack_id: str_field(raw, "StackId"),
+            request_id: str_field(raw, "RequestId"),
+            logical_id: str_field(raw, "LogicalResourceId"),
+            physical_id: raw
+                .get("PhysicalResourceId")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            kind,
+        })
+    }
+
+    /// The PhysicalResourceId to give with a FAILED answer.
+    fn failed_physical_id(&self) -> String {
+        match (&self.kind, &self.physical_id) {
+            (Some(RequestKind::Create), _) | (_, None) => {
+                format!("{FAILED_CREATE_PREFIX}{}", self.request_id)
+            }
+            (_, Some(p)) => p.clone(),
+        }
+    }
+}
+
+enum Verdict {
+    Success(Answer),
+    Failed(String),
+}
+
+impl Runtime {
+    pub fn new(
+        resources: Vec<Arc<dyn Resource>>,
+        responder: Arc<dyn Responder>,
+        functions: Arc<dyn Functions>,
+        config: RuntimeConfig,
+    ) -> Self {
+        Runtime {
+            resources,
+            responder,
+            functions,
+            config,
+        }
+    }
+
+    /// Handle one Lambda invocation: a CloudFormation request or a continuation of one.
+    pub async fn handle(&self, event: Value, inv: Invocation) -> Result<Outcome, InvocationError> {
+        let started = Instant::now();
+        let (raw, progress, started_at_ms, round) = match event.get(CONTINUATION_KEY) {
+            Some(c) => {
+                let c: Continuation = serde_json::from_value(c.clone())
+                    .map_err(|e| InvocationError::NotARequest(format!("bad continuation: {e}")))?;
+                (c.request, Some(c.progress), c.started_at_ms, c.round)
+            }
+            None => (event, None, now_ms(), 0),
+        };
+        let env = Envelope::read(&raw)
+            .ok_or_else(|| InvocationError::NotARequest("no ResponseURL".into()))?;
+        if let Err(refused) = url_guard::check(&env.url, self.config.insecure_url_prefix.as_deref())
+        {
+            error!(url = %refused.redacted, why = refused.why, "refusing ResponseURL; nothing sent");
+            return Err(refused.into());
+        }
+        let span = tracing::info_span!(
+            "invocation",
+            stack = %env.stack_id,
+            logical_id = %env.logical_id,
+            request_type = env.kind.map(RequestKind::as_str).unwrap_or("?"),
+            physical_id = env.physical_id.as_deref().unwrap_or(""),
+            request_id = %env.request_id,
+            round,
+        );
+        async move {
+            let deadline = started + inv.remaining.saturating_sub(safety_margin(inv.remaining));
+            let verdict =
+                match serde_json::from_value::<CloudFormationCustomResourceRequest>(raw.clone()) {
+                    Err(e) => Verdict::Failed(truncate_reason(&format!(
+                    "malformed CloudFormation request: {e}; check the template's custom resource"
+                ))),
+                    Ok(typed) => {
+                        let req = Request::from_event(typed);
+                        match self
+                            .drive(&req, &raw, progress, started_at_ms, round, deadline, &inv)
+                            .await
+                        {
+                            Some(v) => v,
+                            None => return Ok(Outcome::Continued { round: round + 1 }),
+                        }
+                    }
+                };
+            self.answer(&env, verdict, deadline + safety_margin(inv.remaining))
+                .await
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Run apply/cleanup until done, failed, out of time, or handed to a continuation (`None`).
+    #[allow(clippy::too_many_arguments)]
+    async fn drive(
+        &self,
+        req: &Request,
+        raw: &Value,
+        mut progress: Option<Value>,
+        started_at_ms: u64,
+        round: u32,
+        deadline: Instant,
+        inv: &Invocation,
+    ) -> Option<Verdict> {
+        if req.kind == RequestKind::Delete
+            && req
+                .physical_id
+                .as_deref()
+                .is_some_and(|p| p.starts_with(FAILED_CREATE_PREFIX))
+        {
+            info!("Delete of a resource whose Create failed: nothing to remove");
+            return Some(Verdict::Success(Answer {
+                physical_id: req.physical_id.clone().unwrap_or_default(),
+                ..Answer::default()
+            }));
+        }
+        let Some(resource) = self
+            .resources
+            .iter()
+            .find(|r| r.resource_type() == req.resource_type)
+            .cloned()
+        else {
+            let served: Vec<&str> = self.resources.iter().map(|r| r.resource_type()).collect();
+            return Some(Verdict::Failed(truncate_reason(&format!(
+                "resource type {} is not served by this function (it serves {}); check the ServiceToken",
+                req.resource_type,
+                served.join(", ")
+            ))));
+        };
+        let budget = match service_timeout(&req.props) {
+            Ok(b) => b,
+            Err(e) => return Some(Verdict::Failed(e.reason())),
+        };
+        let budget_end_ms = started_at_ms + budget.as_millis() as u64;
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                return Some(Verdict::Failed(deadline_reason(inv)));
+            }
+            let task = {
+                let resource = resource.clone();
+                let req = req.clone();
+                let progress = progress.clone();
+                tokio::spawn(async move {
+                    match req.kind {
+                        RequestKind::Delete => resource.cleanup(&req, progress.as_ref()).await,
+                        _ => resource.apply(&req, progress.as_ref()).await,
+                    }
+                })
+            };
+            let abort = task.abort_handle();
+            let step = match tokio::time::timeout_at(deadline, task).await {
+                Err(_) => {
+                    abort.abort();
+                    warn!("step still running at the deadline; answering FAILED");
+                    return Some(Verdict::Failed(deadline_reason(inv)));
+                }
+                Ok(Err(join)) => {
+                    let what = panic_text(join);
+                    error!(panic = %what, "handler panicked");
+                    return Some(Verdict::Failed(truncate_reason(&format!(
+                        "internal error in the {} handler (request {}); see the function's logs",
+                        req.resource_type, req.request_id
+                    ))));
+                }
+                Ok(Ok(Err(e))) => {
+                    warn!(error = %e, label = e.label(), "step failed");
+                    return Some(Verdict::Failed(e.reason()));
+                }
+                Ok(Ok(Ok(step))) => step,
+            };
+            match step {
+                Step::Done(answer) => return Some(Verdict::Success(answer)),
+                Step::Wait {
+                    progress: next,
+                    after,
+                    waiting_for,
+                } => {
+                    if now_ms() + after.as_millis() as u64 > budget_end_ms {
+                        return Some(Verdict::Failed(truncate_reason(&format!(
+                            "gave up after {}s waiting for {waiting_for}; raise ServiceTimeout or check why it is slow",
+                            budget.as_secs()
+                        ))));
+                    }
+                    info!(waiting_for = %waiting_for, after_ms = after.as_millis() as u64, "waiting");
+                    // Sleep here when the next pass still fits in this invocation; otherwise continue
+                    // in a fresh one so the wait can outlast the Lambda timeout.
+                    if Instant::now() + after * 2 < deadline {
+                        tokio::time::sleep(after).await;
+                        progress = Some(next);
+                        continue;
+                    }
+                    let cont = Continuation {
+                        request: raw.clone(),
+                        progress: next,
+                        started_at_ms,
+                        round: round + 1,
+                    };
+                    let payload = serde_json::json!({ CONTINUATION_KEY: cont });
+                    return match self
+                        .functions
+                        .invoke_async(&inv.function_arn, payload)
+                        .await
+                    {
+                        Ok(()) => {
+                            info!(round = round + 1, "continuing in a new invocation");
+                            None
+                        }
+                        Err(e) => Some(Verdict::Failed(truncate_reason(&format!(
+                            "could not continue waiting for {waiting_for}: {}",
+                            e.reason()
+                        )))),
+                    };
+                }
+            }
+        }
+    }
+
+    /// Send the one answer, with retries, before `hard_deadline`.
+    async fn answer(
+        &self,
+        env: &Envelope,
+        verdict: Verdict,
+        hard_deadline: Instant,
+    ) -> Result<Outcome, InvocationError> {
+        let mut body = build_response(env, verdict);
+        if body.len() > MAX_RESPONSE_BYTES {
+            let reason = format!(
+                "response would be {} bytes, over CloudFormation's {MAX_RESPONSE_BYTES}-byte limit; report this as a bug",
+                body.len()
+            );
+            body = build_response(env, Verdict::Failed(reason));
+        }
+        let status = serde_json::from_slice::<Value>(&body)
+            .ok()
+            .and_then(|v| v.get("Status").and_then(Value::as_str).map(str::to_string))
+            .unwrap_or_default();
+        let redacted = url_guard::redact(&env.url);
+        let mut backoff = self.config.put_backoff;
+        let mut last = String::new();
+        for attempt in 1..=self.config.put_attempts {
+            match self.responder.put(&env.url, body.clone()).await {
+                Ok(()) => {
+                    info!(status = %status, url = %redacted, attempt, "answered CloudFormation");
+                    return Ok(Outcome::Answered { status });
+                }
+                Err(e) => {
+                    warn!(url = %redacted, attempt, error = %e, "answer not delivered");
+                    last = e;
+                }
+            }
+            if attempt == self.config.put_attempts || Instant::now() + backoff >= hard_deadline {
+                break;
+            }
+            tokio::time::sleep(backoff).await;
+            backoff *= 2;
+        }
+        error!(url = %redacted, "giving up delivering the answer");
+        Err(InvocationError::Undelivered {
+            url: redacted,
+            attempts: self.config.put_attempts,
+            last,
+        })
+    }
+}
+
+fn deadline_reason(inv: &Invocation) -> String {
+    truncate_reason(&format!(
+        "timed out: no answer within the function's time ({}s left at start); raise the function Timeout, or check AWS API latency",
+        inv.remaining.as_secs()
+    ))
+}
+
+fn panic_text(join: tokio::task::JoinError) -> String {
+    match join.try_into_panic() {
+        Ok(payload) => payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "non-text panic".into()),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// The resource's ServiceTimeout property (seconds), CloudFormation's default when absent.
+fn service_timeout(props: &Value) -> Result<Duration> {
+    let raw = match props.get("ServiceTimeout") {
+        None | Some(Value::Null) => return Ok(DEFAULT_SERVICE_TIMEOUT),
+        Some(Value::String(s)) => s.trim().to_string(),
+        Some(Value::Number(n)) => n.to_string(),
+        Some(_) => {
+            return Err(Error::invalid(
+                "ServiceTimeout",
+                "must be a number of seconds",
+            ))
+        }
+    };
+    match raw.parse::<u64>() {
+        Ok(s) if (1..=3600).contains(&s) => Ok(Duration::from_secs(s)),
+        _ => Err(Error::invalid(
+            "ServiceTimeout",
+            format!("'{raw}' must be whole seconds from 1 to 3600"),
+        )),
+    }
+}
+
+fn build_response(env: &Envelope, verdict: Verdict) -> Vec<u8> {
+    let mut r = CloudFormationCustomResourceResponse::default();
+    r.stack_id = env.stack_id.clone();
+    r.request_id = env.request_id.clone();
+    r.logical_resource_id = env.logical_id.clone();
+    match verdict {
+        Verdict::Success(a) => {
+            r.status = CloudFormationCustomResourceResponseStatus::Success;
+            r.reason = Some("OK".into());
+            r.physical_resource_id = a.physical_id;
+            r.no_echo = a.no_echo;
+            r.data = a.data.into_iter().collect();
+        }
+        Verdict::Failed(reason) => {
+            r.status = CloudFormationCustomResourceResponseStatus::Failed;
+            r.reason = Some(truncate_reason(&reason));
+            r.physical_resource_id = env.failed_physical_id();
+        }
+    }
+    serde_json::to_vec(&r).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,17 @@
+//! privatelink-autowire core: the service descriptor, AZ matching, the CloudFormation
+//! custom-resource protocol and the reconcile functions. No Lambda runtime here: the binaries in
+//! `functions/` are thin shells around this crate.
+
+pub mod arn;
+pub mod aws;
+pub mod cfn;
+pub mod descriptor;
+pub mod error;
+pub mod names;
+pub mod publication;
+pub mod zones;
+
+#[cfg(any(test, feature = "fake"))]
+pub mod fake;
+
+pub use error::{Error, Result};

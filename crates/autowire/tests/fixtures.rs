@@ -1,0 +1,53 @@
+//! Every fixture in `events/` parses as its typed aws_lambda_events event, round-trips to the
+//! same JSON, and carries properties our parsers accept.
+
+use std::path::PathBuf;
+
+use aws_lambda_events::event::cloudformation::CloudFormationCustomResourceRequest;
+use serde_json::Value;
+
+fn fixtures() -> Vec<(String, Value)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../events");
+    let mut out: Vec<(String, Value)> = std::fs::read_dir(&dir)
+        .expect("events/ exists")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).unwrap();
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                serde_json::from_str(&text).unwrap(),
+            )
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    assert!(!out.is_empty());
+    out
+}
+
+#[test]
+fn custom_resource_fixtures_round_trip() {
+    for (name, raw) in fixtures()
+        .into_iter()
+        .filter(|(_, v)| v.get("RequestType").is_some())
+    {
+        let typed: CloudFormationCustomResourceRequest =
+            serde_json::from_value(raw.clone()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let back = serde_json::to_value(&typed).unwrap();
+        assert_eq!(back, raw, "{name} does not round-trip");
+    }
+}
+
+#[test]
+fn publication_fixtures_have_valid_properties() {
+    for (name, raw) in fixtures()
+        .into_iter()
+        .filter(|(_, v)| v["ResourceType"] == autowire::publication::RESOURCE_TYPE)
+    {
+        autowire::publication::Spec::parse(&raw["ResourceProperties"])
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        if let Some(old) = raw.get("OldResourceProperties") {
+            autowire::publication::Spec::parse(old).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+    }
+}

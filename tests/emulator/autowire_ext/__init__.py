@@ -1,0 +1,27 @@
+"""moto extensions for the privatelink-autowire test bed.
+
+`apply()` patches moto in place (idempotent) and returns the names of what it applied.
+Each module documents the AWS behaviour it adds:
+
+- zones: account-specific AZ name -> ID maps;
+- load_balancers: NLB ARNs and DNS names shaped like AWS's;
+- endpoint_services: endpoint-service visibility, permissions, zones, private DNS
+  verification, refusal to delete a service with connections;
+- endpoints: CreateVpcEndpoint / ModifyVpcEndpoint validation, acceptance, ClientToken
+  idempotency, endpoint connections (accept, reject, describe);
+- ssm_sharing: AWS RAM sharing of Advanced-tier parameters, read by ARN from other accounts.
+"""
+
+from __future__ import annotations
+
+_applied: list[str] | None = None
+
+
+def apply() -> list[str]:
+    global _applied
+    if _applied is None:
+        from . import endpoint_services, endpoints, load_balancers, ssm_sharing, zones
+
+        modules = (zones, load_balancers, endpoint_services, endpoints, ssm_sharing)
+        _applied = [m.apply() for m in modules]
+    return list(_applied)

@@ -1,0 +1,439 @@
+"""Interface VPC endpoints to endpoint services (AWS PrivateLink, consumer side), and the
+provider's view of them as endpoint connections.
+
+AWS behaviours added (EC2 API reference for CreateVpcEndpoint, ModifyVpcEndpoint,
+AcceptVpcEndpointConnections, RejectVpcEndpointConnections, DescribeVpcEndpointConnections;
+PrivateLink guide "Accept or reject connection requests"):
+
+- the service must exist and be visible to the caller, else `InvalidServiceName`;
+- every subnet must be in a zone the service supports, compared by AZ ID (the provider's
+  zone names map through the provider's account, the subnet's through the consumer's),
+  else `InvalidParameter`; at most one subnet per zone, else `DuplicateSubnetsInSameZone`
+  (ModifyVpcEndpoint AddSubnetIds checks the same);
+- PrivateDnsEnabled=true needs a *verified* private DNS name on the service, and a VPC with
+  enableDnsSupport and enableDnsHostnames;
+- with AcceptanceRequired the endpoint starts `pendingAcceptance`, else `available`; the
+  service owner accepts (-> available) or rejects (-> rejected) it;
+- ClientToken makes CreateVpcEndpoint idempotent (EC2 "Ensuring idempotency");
+- realistic DnsEntries: regional name, one zonal name per subnet, then the private DNS name.
+
+Endpoints to AWS's own services (com.amazonaws.<region>.s3 ...) keep moto's behaviour.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from moto.core.responses import ActionResult
+from moto.ec2.exceptions import (
+    InvalidFilter,
+    InvalidNextToken,
+    InvalidSecurityGroupNotFoundError,
+    InvalidServiceName,
+)
+from moto.ec2.models.vpcs import VPCEndPoint
+from moto.ec2.responses import EC2Response
+from moto.ec2.utils import add_tag_specification, random_private_ip
+
+from ._common import (
+    LOCK,
+    LOWER_ALNUM,
+    ec2_error,
+    endpoints_of_service,
+    find_service_by_id,
+    find_service_by_name,
+    rand_hex,
+    rand_str,
+    wrap,
+)
+from .endpoint_services import (
+    _own_config,
+    verified_private_dns_name,
+    visible_to,
+    zone_ids,
+)
+
+IDEMPOTENT_MISMATCH_MESSAGE = (
+    "Arguments on this idempotent request are inconsistent with arguments used in "
+    "previous request(s)."
+)
+
+# Route 53 zone that holds the vpce.amazonaws.com names in us-east-1; other regions get a
+# stable stand-in of the same shape.
+_VPCE_ZONE = {"us-east-1": "Z7HUB22UULQXV"}
+
+
+def _vpce_zone(region: str) -> str:
+    return _VPCE_ZONE.get(region) or "Z" + hashlib.sha256(region.encode()).hexdigest()[:12].upper()
+
+
+def _flag(value: Any) -> bool | None:
+    if value is None:
+        return None
+    return str(value).lower() == "true"
+
+
+def _service_of(endpoint: Any) -> Any | None:
+    service_id = getattr(endpoint, "autowire_service_id", None)
+    if not service_id:
+        return None
+    return find_service_by_id(endpoint.ec2_backend.region_name, service_id)
+
+
+def _check_subnets(service_name: str, config: Any, subnets: list[Any]) -> None:
+    supported = set(zone_ids(config))
+    for subnet in subnets:
+        if subnet.availability_zone_id not in supported:
+            raise ec2_error(
+                "InvalidParameter",
+                f"The VPC endpoint service {service_name} does not support the availability "
+                f"zone of the subnet: {subnet.id}.",
+            )
+    first_in_zone: dict[str, str] = {}
+    for subnet in subnets:
+        zone = subnet.availability_zone_id
+        if zone in first_in_zone:
+            raise ec2_error(
+                "DuplicateSubnetsInSameZone",
+                f"Found another VPC endpoint subnet in the availability zone of {first_in_zone[zone]}",
+            )
+        first_in_zone[zone] = subnet.id
+
+
+def _check_private_dns(service_name: str, config: Any, vpc: Any, requested: bool | None) -> bool:
+    """The endpoint's effective PrivateDnsEnabled; raises as AWS does when it can't be on."""
+    verified = verified_private_dns_name(config)
+    if requested is True and not verified:
+        raise ec2_error(
+            "InvalidParameter",
+            f"Private DNS can't be enabled because the service {service_name} does not "
+            "provide a private DNS name.",
+        )
+    # Not sent: AWS's documented default is true, which only has an effect when the service
+    # has a verified private DNS name.
+    enabled = requested if requested is not None else bool(verified)
+    if enabled and not (_flag(vpc.enable_dns_support) and _flag(vpc.enable_dns_hostnames)):
+        raise ec2_error(
+            "InvalidParameter",
+            "Enabling private DNS requires both enableDnsSupport and enableDnsHostnames VPC "
+            f"attributes set to true for {vpc.id}",
+        )
+    return enabled
+
+
+def _refresh_dns_entries(endpoint: Any, config: Any) -> None:
+    backend = endpoint.ec2_backend
+    region = backend.region_name
+    prefix = endpoint.__dict__.setdefault(
+        "_autowire_dns_prefix", f"{endpoint.id}-{rand_str(8, LOWER_ALNUM)}"
+    )
+    zone = _vpce_zone(region)
+    base = f"{config.id}.{region}.vpce.amazonaws.com"
+    entries = [{"DnsName": f"{prefix}.{base}", "HostedZoneId": zone}]
+    for subnet_id in endpoint.subnet_ids or []:
+        subnet = backend.get_subnet(subnet_id)
+        entries.append(
+            {"DnsName": f"{prefix}-{subnet.availability_zone}.{base}", "HostedZoneId": zone}
+        )
+    if endpoint.private_dns_enabled:
+        name = verified_private_dns_name(config)
+        if name:
+            phz = endpoint.__dict__.setdefault(
+                "_autowire_private_zone", "Z" + rand_str(20, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+            )
+            entries.append({"DnsName": name, "HostedZoneId": phz})
+    endpoint.dns_entries = entries
+
+
+def _endpoint_eni(backend: Any, endpoint: Any, subnet_id: str) -> Any:
+    """The endpoint's network interface in a subnet, as AWS makes it: an address from the
+    subnet's range, the endpoint's security groups, requester-managed, type vpc_endpoint."""
+    subnet = backend.get_subnet(subnet_id)
+    eni = backend.create_network_interface(
+        subnet,
+        random_private_ip(subnet.cidr_block),
+        group_ids=list(endpoint.security_group_ids),
+        description=f"VPC Endpoint Interface {endpoint.id}",
+    )
+    eni.interface_type = "vpc_endpoint"
+    eni.requester_managed = True
+    return eni
+
+
+def _fingerprint(response: Any) -> str:
+    params = {k: v for k, v in response.params.items() if k not in ("ClientToken", "DryRun")}
+    return json.dumps(params, sort_keys=True, default=str)
+
+
+def _tokens(backend: Any) -> dict[str, tuple[str, str]]:
+    return backend.__dict__.setdefault("_autowire_client_tokens", {})
+
+
+def _create_interface_endpoint(response: Any, config: Any, service_name: str) -> Any:
+    backend = response.ec2_backend
+    caller = backend.account_id
+    if config is None or not visible_to(config, caller):
+        raise InvalidServiceName(service_name)
+
+    vpc_id = response._get_param("VpcId")
+    vpc = backend.get_vpc(vpc_id)
+    endpoint_type = response._get_param("VpcEndpointType") or "Gateway"
+    if endpoint_type != "Interface":
+        raise ec2_error(
+            "InvalidParameter",
+            f"The VPC endpoint service {service_name} does not support the VPC endpoint "
+            f"type {endpoint_type}.",
+        )
+    subnets = [backend.get_subnet(s) for s in response._get_param("SubnetIds", [])]
+    _check_subnets(service_name, config, subnets)
+    private_dns = _check_private_dns(
+        service_name, config, vpc, _flag(response._get_param("PrivateDnsEnabled"))
+    )
+
+    group_ids = list(response._get_param("SecurityGroupIds", []))
+    for group_id in group_ids:
+        if backend.get_security_group_from_id(group_id) is None:
+            raise InvalidSecurityGroupNotFoundError(group_id)
+    if not group_ids:
+        # AWS: without security groups the endpoint gets the VPC's default group.
+        default = backend.get_default_security_group(vpc_id)
+        group_ids = [default.id] if default is not None else []
+
+    endpoint = backend.create_vpc_endpoint(
+        vpc_id=vpc_id,
+        service_name=service_name,
+        endpoint_type="Interface",
+        policy_document=response._get_param("PolicyDocument"),
+        route_table_ids=[],
+        subnet_ids=[s.id for s in subnets],
+        client_token=response._get_param("ClientToken"),
+        security_group_ids=group_ids,
+        tags=add_tag_specification(response._get_param("TagSpecifications", [])),
+        private_dns_enabled=private_dns,
+    )
+    # moto's own interfaces take addresses from anywhere: replace them.
+    for eni_id in endpoint.network_interface_ids:
+        backend.enis.pop(eni_id, None)
+    endpoint.network_interface_ids = [_endpoint_eni(backend, endpoint, s.id).id for s in subnets]
+    endpoint.autowire_service_id = config.id
+    endpoint.autowire_connection_id = f"vpce-con-{rand_hex(17)}"
+    endpoint.state = "pendingAcceptance" if config.acceptance_required else "available"
+    endpoint.ip_address_type = "ipv4"
+    endpoint.dns_options = {"DnsRecordIpType": "ipv4"}
+    endpoint.requester_managed = False
+    _refresh_dns_entries(endpoint, config)
+    return endpoint
+
+
+def _create_vpc_endpoint(original):
+    def create_vpc_endpoint(self) -> ActionResult:
+        service_name = self._get_param("ServiceName") or ""
+        config = find_service_by_name(self.region, service_name)
+        if config is None and not service_name.startswith("com.amazonaws.vpce."):
+            return original(self)  # an AWS service: moto as is
+
+        token = self._get_param("ClientToken")
+        with LOCK:
+            if token:
+                known = _tokens(self.ec2_backend).get(token)
+                if known is not None:
+                    if known[0] != _fingerprint(self):
+                        raise ec2_error("IdempotentParameterMismatch", IDEMPOTENT_MISMATCH_MESSAGE)
+                    endpoint = self.ec2_backend.vpc_end_points[known[1]]
+                    return ActionResult({"VpcEndpoint": endpoint, "ClientToken": token})
+            endpoint = _create_interface_endpoint(self, config, service_name)
+            if token:
+                _tokens(self.ec2_backend)[token] = (_fingerprint(self), endpoint.id)
+        result: dict[str, Any] = {"VpcEndpoint": endpoint}
+        if token:
+            result["ClientToken"] = token
+        return ActionResult(result)
+
+    return create_vpc_endpoint
+
+
+def _modify_vpc_endpoint(original):
+    def modify_vpc_endpoint(self) -> ActionResult:
+        backend = self.ec2_backend
+        endpoint = backend.get_vpc_end_point(self._get_param("VpcEndpointId"))
+        config = _service_of(endpoint)
+        if config is None:
+            return original(self)
+
+        add = list(self._get_param("AddSubnetIds", []))
+        remove = list(self._get_param("RemoveSubnetIds", []))
+        with LOCK:
+            kept = [s for s in endpoint.subnet_ids or [] if s not in remove]
+            added = [s for s in add if s not in kept]
+            _check_subnets(
+                endpoint.service_name, config, [backend.get_subnet(s) for s in kept + added]
+            )
+            requested = _flag(self._get_param("PrivateDnsEnabled"))
+            if requested is not None:
+                endpoint.private_dns_enabled = _check_private_dns(
+                    endpoint.service_name, config, backend.get_vpc(endpoint.vpc_id), requested
+                )
+            result = original(self)
+            # One endpoint network interface per subnet, as AWS keeps them.
+            for eni_id in list(endpoint.network_interface_ids):
+                eni = backend.enis.get(eni_id)
+                if eni is not None and eni.subnet.id in remove:
+                    backend.enis.pop(eni_id, None)
+                    endpoint.network_interface_ids.remove(eni_id)
+            for subnet_id in added:
+                endpoint.network_interface_ids.append(
+                    _endpoint_eni(backend, endpoint, subnet_id).id
+                )
+            _refresh_dns_entries(endpoint, config)
+        return result
+
+    return modify_vpc_endpoint
+
+
+def delete_vpc_endpoints(self) -> ActionResult:
+    """Unknown IDs come back as Unsuccessful items, as AWS reports them (moto drops them)."""
+    unsuccessful = []
+    ids = self._get_param("VpcEndpointIds", [])
+    for endpoint_id in ids:
+        if endpoint_id not in self.ec2_backend.vpc_end_points:
+            unsuccessful.append(
+                {
+                    "ResourceId": endpoint_id,
+                    "Error": {
+                        "Code": "InvalidVpcEndpoint.NotFound",
+                        "Message": f"The VpcEndpoint Id '{endpoint_id}' does not exist",
+                    },
+                }
+            )
+    with LOCK:
+        self.ec2_backend.delete_vpc_endpoints(
+            vpce_ids=[i for i in ids if i in self.ec2_backend.vpc_end_points]
+        )
+    return ActionResult({"Unsuccessful": unsuccessful})
+
+
+# ---------------------------------------------------------------- provider side: connections
+
+
+def _connection(config: Any, endpoint: Any) -> dict[str, Any]:
+    return {
+        "ServiceId": config.id,
+        "VpcEndpointId": endpoint.id,
+        "VpcEndpointOwner": endpoint.ec2_backend.account_id,
+        "VpcEndpointState": endpoint.state,
+        "CreationTimestamp": endpoint.creation_timestamp,
+        "DnsEntries": [
+            e for e in endpoint.dns_entries or [] if "vpce.amazonaws.com" in e["DnsName"]
+        ],
+        "NetworkLoadBalancerArns": list(config.network_load_balancer_arns),
+        "GatewayLoadBalancerArns": list(config.gateway_load_balancer_arns) or None,
+        "IpAddressType": "ipv4",
+        "VpcEndpointConnectionId": endpoint.autowire_connection_id,
+        "VpcEndpointRegion": endpoint.ec2_backend.region_name,
+        "Tags": [],
+    }
+
+
+_CONNECTION_FILTERS = {
+    "service-id": "ServiceId",
+    "vpc-endpoint-id": "VpcEndpointId",
+    "vpc-endpoint-owner": "VpcEndpointOwner",
+    "vpc-endpoint-state": "VpcEndpointState",
+    "ip-address-type": "IpAddressType",
+}
+
+
+def describe_vpc_endpoint_connections(self) -> ActionResult:
+    """Endpoints (any account) connected to the caller's services; deleted ones are gone."""
+    filters = self._get_param("Filters", []) or []
+    for f in filters:
+        if f.get("Name") not in _CONNECTION_FILTERS:
+            raise InvalidFilter(f.get("Name"), error_type="InvalidParameterValue")
+    connections = []
+    with LOCK:
+        for config in list(self.ec2_backend.configurations.values()):
+            for endpoint in endpoints_of_service(config):
+                if endpoint.state in ("deleted", "deleting"):
+                    continue
+                connections.append(_connection(config, endpoint))
+    for f in filters:
+        key, values = _CONNECTION_FILTERS[f["Name"]], set(f.get("Values") or [])
+        connections = [c for c in connections if c[key] in values]
+    connections.sort(key=lambda c: (c["CreationTimestamp"], c["VpcEndpointId"]))
+
+    start = 0
+    token = self._get_param("NextToken")
+    if token:
+        if not token.isdigit() or int(token) > len(connections):
+            raise InvalidNextToken(token)
+        start = int(token)
+    size = self._get_int_param("MaxResults") or 1000
+    page = connections[start : start + size]
+    result: dict[str, Any] = {"VpcEndpointConnections": page}
+    if start + size < len(connections):
+        result["NextToken"] = str(start + size)
+    return ActionResult(result)
+
+
+def _decide(response: Any, accept: bool) -> ActionResult:
+    config = _own_config(response, response._get_param("ServiceId"))
+    allowed_from = (
+        ("pendingAcceptance",) if accept else ("pendingAcceptance", "pending", "available")
+    )
+    unsuccessful = []
+    with LOCK:
+        connected = {
+            e.id: e for e in endpoints_of_service(config) if e.state not in ("deleted", "deleting")
+        }
+        for endpoint_id in response._get_param("VpcEndpointIds", []):
+            endpoint = connected.get(endpoint_id)
+            if endpoint is None:
+                code = "InvalidVpcEndpointId.NotFound"
+                message = f"The Vpc Endpoint Id '{endpoint_id}' does not exist"
+            elif endpoint.state not in allowed_from:
+                code = "InvalidState"
+                verb = "accepted" if accept else "rejected"
+                message = f"The VPC endpoint {endpoint_id} is in state {endpoint.state} and can't be {verb}."
+            else:
+                endpoint.state = "available" if accept else "rejected"
+                continue
+            unsuccessful.append(
+                {"ResourceId": endpoint_id, "Error": {"Code": code, "Message": message}}
+            )
+    return ActionResult({"Unsuccessful": unsuccessful})
+
+
+def accept_vpc_endpoint_connections(self) -> ActionResult:
+    return _decide(self, accept=True)
+
+
+def reject_vpc_endpoint_connections(self) -> ActionResult:
+    return _decide(self, accept=False)
+
+
+def _get_filter_value(original):
+    def get_filter_value(self, filter_name: str, method_name: str | None = None) -> Any:
+        # DescribeVpcEndpoints filters moto does not know (it fails with a 500).
+        if filter_name == "vpc-endpoint-id":
+            return self.id
+        if filter_name == "service-name":
+            return self.service_name
+        return original(self, filter_name, method_name)
+
+    return get_filter_value
+
+
+def apply() -> str:
+    wrap(VPCEndPoint, "get_filter_value", _get_filter_value)
+    wrap(EC2Response, "create_vpc_endpoint", _create_vpc_endpoint)
+    wrap(EC2Response, "modify_vpc_endpoint", _modify_vpc_endpoint)
+    for handler in (
+        delete_vpc_endpoints,
+        describe_vpc_endpoint_connections,
+        accept_vpc_endpoint_connections,
+        reject_vpc_endpoint_connections,
+    ):
+        setattr(EC2Response, handler.__name__, handler)
+    return "endpoints-and-connections"
