@@ -12,7 +12,7 @@ export PATH := $(VENV)/bin:$(PATH)
 EMULATOR_PORT  ?= 5055
 ARM_TARGET     := aarch64-unknown-linux-gnu
 
-.PHONY: help tools venv rust-target emulator test test-rust test-testbed lint template-check build demo bench fmt clippy clean-cache
+.PHONY: help tools venv rust-target system-packages emulator test lint test-all template-check build smoke demo bench print-venv
 
 help:
 	@echo "make demo      provider publication through the real binary, on the emulator"
@@ -21,7 +21,16 @@ help:
 	@echo "make bench     benchmarks"
 
 # ---- tools -----------------------------------------------------------------
-tools: venv rust-target
+tools: venv rust-target system-packages
+
+# qemu-user runs the arm64 artifacts in the smoke test on a non-arm64 machine.
+SYSTEM_PACKAGES := qemu-user-static libc6-arm64-cross
+system-packages:
+	@if [ "$$(uname -m)" != aarch64 ] && ! { command -v qemu-aarch64-static >/dev/null && [ -d /usr/aarch64-linux-gnu/lib ]; }; then \
+	  echo "installing $(SYSTEM_PACKAGES)"; \
+	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq && \
+	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null; \
+	fi
 
 venv: $(VENV)/.ok
 $(VENV)/.ok: $(LOCK)
@@ -35,6 +44,36 @@ rust-target:
 # ---- test bed --------------------------------------------------------------
 emulator: venv
 	$(PY) tests/emulator/server.py --host 127.0.0.1 --port $(EMULATOR_PORT)
+
+
+# ---- tests -----------------------------------------------------------------
+DEBUG_BIN := $(CARGO_TARGET_DIR)/debug
+
+## Everything CI runs.
+test: tools lint test-all template-check build smoke
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+# One build of binaries and tests together (one feature set), then unit, wire and binary tests
+# against one fresh emulator.
+test-all: tools
+	cargo build --workspace --all-targets
+	AUTOWIRE_PROVIDER_BOOTSTRAP=$(DEBUG_BIN)/provider AUTOWIRE_TEST_BOOTSTRAP=$(DEBUG_BIN)/provider \
+	  $(PY) tests/emulator/with_emulator.py -- bash -c \
+	  'cargo test --workspace && $(PY) -m pytest -p no:cacheprovider -q tests/emulator tests/binary'
+
+template-check: tools
+	scripts/check-template.sh
+
+## sam build: arm64 bootstrap artifacts, zipped, sizes printed.
+build: tools
+	scripts/sam-build.sh
+
+## Each function sam built, run once through the runtime emulator.
+smoke: tools
+	$(PY) tests/emulator/with_emulator.py -- $(PY) tests/binary/smoke.py .aws-sam/build
 
 print-venv:
 	@echo $(VENV)

@@ -53,7 +53,7 @@ pub fn check(url: &str, insecure_prefix: Option<&str>) -> Result<(), UrlRefused>
         return refuse("user info is not allowed");
     }
     let host = match authority.rsplit_once(':') {
-        Some((h, port)) if port == "443" => h,
+        Some((h, "443")) => h,
         Some(_) => return refuse("only the default https port is allowed"),
         None => authority,
     };
