@@ -75,5 +75,11 @@ build: tools
 smoke: tools
 	$(PY) tests/emulator/with_emulator.py -- $(PY) tests/binary/smoke.py .aws-sam/build
 
+# ---- demo ------------------------------------------------------------------
+demo: tools
+	cargo build --workspace --all-targets
+	AUTOWIRE_PROVIDER_BOOTSTRAP=$(DEBUG_BIN)/provider \
+	  $(PY) tests/emulator/with_emulator.py -- $(PY) tests/demo/demo.py
+
 print-venv:
 	@echo $(VENV)
