@@ -21,7 +21,7 @@ sys.path.insert(0, str(HERE))
 
 from capture import CaptureServer  # noqa: E402
 from lambda_harness import LambdaHarness  # noqa: E402
-from testbed_fixtures import assume_account, build_provider_network  # noqa: E402
+from testbed_fixtures import function_env, assume_account, build_provider_network  # noqa: E402
 from test_provider_binary import FN, PROVIDER, REGION, event, props_for  # noqa: E402
 
 ARM64_SYSROOT = "/usr/aarch64-linux-gnu"
@@ -48,16 +48,7 @@ def main(build_dir: str) -> int:
         return 1
     session = assume_account(url, PROVIDER)
     service = build_provider_network(session, ["use1-az1", "use1-az2"], listeners=[("TCP", 443)])
-    creds = session.get_credentials().get_frozen_credentials()
-    env = {
-        "AWS_ACCESS_KEY_ID": creds.access_key,
-        "AWS_SECRET_ACCESS_KEY": creds.secret_key,
-        "AWS_SESSION_TOKEN": creds.token,
-        "AWS_ENDPOINT_URL": url,
-        "AWS_REGION": REGION,
-        "AUTOWIRE_INSECURE_RESPONSE_URL_PREFIX": "http://127.0.0.1:",
-        "AWS_LAMBDA_LOG_FORMAT": "JSON",
-    }
+    env = function_env(session, url)
     failures = 0
     with tempfile.TemporaryDirectory() as tmp, CaptureServer() as capture:
         for bootstrap in artifacts:

@@ -13,7 +13,7 @@ import pytest
 from capture import CaptureServer
 from fault_proxy import FaultProxy
 from lambda_harness import LambdaHarness
-from testbed_fixtures import REGION, build_provider_network
+from testbed_fixtures import REGION, build_provider_network, function_env
 from testbed_util import skip_or_fail
 
 PROVIDER = "111111111111"
@@ -47,24 +47,10 @@ def proxy(emulator_url):
     p.stop()
 
 
-def function_env(session, proxy) -> dict[str, str]:
-    creds = session.get_credentials().get_frozen_credentials()
-    return {
-        "AWS_ACCESS_KEY_ID": creds.access_key,
-        "AWS_SECRET_ACCESS_KEY": creds.secret_key,
-        "AWS_SESSION_TOKEN": creds.token,
-        "AWS_ENDPOINT_URL": proxy.url,
-        "AWS_REGION": REGION,
-        "AUTOWIRE_INSECURE_RESPONSE_URL_PREFIX": "http://127.0.0.1:",
-        "AWS_LAMBDA_LOG_FORMAT": "JSON",
-        "RUST_LOG": "info",
-    }
-
-
 @pytest.fixture(scope="module")
 def provider_fn(account, proxy):
     with LambdaHarness(
-        bootstrap_path(), FN, env=function_env(account(PROVIDER), proxy),
+        bootstrap_path(), FN, env=function_env(account(PROVIDER), proxy.url),
         timeout_s=60, account=PROVIDER, region=REGION,
     ) as h:
         yield h
@@ -200,7 +186,7 @@ def test_near_deadline_fails_once_before_the_deadline(account, proxy, capture, s
     # Every SSM call is throttled; the SDK's retry backoff would outlast a 3 s invocation.
     proxy.add_fault(["GetParameter"], rate=1.0)
     try:
-        with LambdaHarness(bootstrap_path(), FN, env=function_env(account(PROVIDER), proxy),
+        with LambdaHarness(bootstrap_path(), FN, env=function_env(account(PROVIDER), proxy.url),
                            timeout_s=3, account=PROVIDER, region=REGION) as fn:
             e = event(capture, "Create", props_for(service, "bin-deadline"))
             inv = fn.invoke_detailed(e)

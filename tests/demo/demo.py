@@ -21,7 +21,7 @@ sys.path.insert(0, str(HERE.parent / "emulator"))
 
 from capture import CaptureServer  # noqa: E402
 from lambda_harness import LambdaHarness  # noqa: E402
-from testbed_fixtures import REGION, assume_account, build_provider_network  # noqa: E402
+from testbed_fixtures import function_env, REGION, assume_account, build_provider_network  # noqa: E402
 
 A, B = "111111111111", "222222222222"
 FN_ARN = f"arn:aws:lambda:{REGION}:{A}:function:provider"
@@ -41,16 +41,7 @@ def main() -> int:
                                  acceptance_required=True, allowed_accounts=[B])
     print(f"endpoint service {net.service_id}, subnets by AZ ID {net.subnet_ids}")
 
-    creds = a.get_credentials().get_frozen_credentials()
-    env = {
-        "AWS_ACCESS_KEY_ID": creds.access_key,
-        "AWS_SECRET_ACCESS_KEY": creds.secret_key,
-        "AWS_SESSION_TOKEN": creds.token,
-        "AWS_ENDPOINT_URL": url,
-        "AWS_REGION": REGION,
-        "AUTOWIRE_INSECURE_RESPONSE_URL_PREFIX": "http://127.0.0.1:",
-        "AWS_LAMBDA_LOG_FORMAT": "JSON",
-    }
+    env = function_env(a, url)
     props = {
         "ServiceToken": FN_ARN,
         "ServiceId": net.service_id,

@@ -151,6 +151,22 @@ def assume_account(emulator_url: str, account_id: str, region: str = REGION) -> 
     )
 
 
+def function_env(session: EmulatorSession, endpoint_url: str) -> dict[str, str]:
+    """Environment for a Lambda binary acting as ``session``'s account against ``endpoint_url``
+    (the emulator or the fault proxy), answering to the loopback capture server."""
+    creds = session.get_credentials().get_frozen_credentials()
+    return {
+        "AWS_ACCESS_KEY_ID": creds.access_key,
+        "AWS_SECRET_ACCESS_KEY": creds.secret_key,
+        "AWS_SESSION_TOKEN": creds.token,
+        "AWS_ENDPOINT_URL": endpoint_url,
+        "AWS_REGION": session.region_name,
+        "AUTOWIRE_INSECURE_RESPONSE_URL_PREFIX": "http://127.0.0.1:",
+        "AWS_LAMBDA_LOG_FORMAT": "JSON",
+        "RUST_LOG": "info",
+    }
+
+
 @pytest.fixture(scope="session")
 def account(emulator_url):
     sessions: dict[str, EmulatorSession] = {}

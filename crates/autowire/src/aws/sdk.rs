@@ -173,6 +173,32 @@ impl Listeners for Sdk {
     }
 }
 
+impl Sdk {
+    /// PutParameter: a create (with tags, no overwrite) when `tags` is given, else an overwrite.
+    /// SSM refuses tags together with Overwrite, so the two never mix.
+    async fn put_parameter(
+        &self,
+        name: &str,
+        value: &str,
+        tier: Tier,
+        tags: Option<Vec<aws_sdk_ssm::types::Tag>>,
+    ) -> Result<()> {
+        let overwrite = tags.is_none();
+        self.ssm
+            .put_parameter()
+            .name(name)
+            .value(value)
+            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .tier(ssm_tier(tier))
+            .set_tags(tags)
+            .overwrite(overwrite)
+            .send()
+            .await
+            .map_err(|e| sdk_error("ssm:PutParameter", e))?;
+        Ok(())
+    }
+}
+
 fn ssm_tier(t: Tier) -> aws_sdk_ssm::types::ParameterTier {
     match t {
         Tier::Standard => aws_sdk_ssm::types::ParameterTier::Standard,
@@ -217,32 +243,11 @@ impl Descriptors for Sdk {
             .map(|(k, v)| aws_sdk_ssm::types::Tag::builder().key(k).value(v).build())
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|e| Error::aws("ssm:PutParameter", "InvalidTag", e.to_string()))?;
-        self.ssm
-            .put_parameter()
-            .name(name)
-            .value(value)
-            .r#type(aws_sdk_ssm::types::ParameterType::String)
-            .tier(ssm_tier(tier))
-            .set_tags(Some(tags))
-            .overwrite(false)
-            .send()
-            .await
-            .map_err(|e| sdk_error("ssm:PutParameter", e))?;
-        Ok(())
+        self.put_parameter(name, value, tier, Some(tags)).await
     }
 
     async fn overwrite(&self, name: &str, value: &str, tier: Tier) -> Result<()> {
-        self.ssm
-            .put_parameter()
-            .name(name)
-            .value(value)
-            .r#type(aws_sdk_ssm::types::ParameterType::String)
-            .tier(ssm_tier(tier))
-            .overwrite(true)
-            .send()
-            .await
-            .map_err(|e| sdk_error("ssm:PutParameter", e))?;
-        Ok(())
+        self.put_parameter(name, value, tier, None).await
     }
 
     async fn delete(&self, name: &str) -> Result<()> {
