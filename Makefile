@@ -65,7 +65,7 @@ test-all: tools
 	  'cargo test --workspace && $(PY) -m pytest -p no:cacheprovider -q tests/emulator tests/binary'
 
 template-check: tools
-	scripts/check-template.sh
+	scripts/check-template.sh --install-guard
 
 ## sam build: arm64 bootstrap artifacts, zipped, sizes printed.
 build: tools

@@ -1,0 +1,227 @@
+#!/usr/bin/env bash
+# Static checks of the SAM template, all offline:
+#   1. sam validate --lint     cfn-lint as SAM CLI runs it (it reads .cfnlintrc.yaml from the cwd)
+#   2. sam validate            the SAM transform itself
+#   3. cfn-lint                with .cfnlintrc.yaml: default rules + cfn-lint-serverless rules,
+#                              on the SAM template and on its transformed CloudFormation
+#   4. cfn-guard               policies/*.guard on the transformed CloudFormation, then a self-test
+#                              that each rule still rejects a known-bad variant of it
+# Exits non-zero on any finding (informational ones included). A missing tool is skipped with a
+# warning, except when CI=true, where it is a failure.
+#
+# Usage: scripts/check-template.sh [--install-guard] [template]
+#   --install-guard  build cfn-guard into $HOME/.cache/privatelink-autowire/tools when it is missing
+#                    (cargo install --locked, a few minutes on 2 cores)
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+CACHE_DIR="${CACHE_DIR:-$HOME/.cache/privatelink-autowire}"
+TOOLS_DIR="$CACHE_DIR/tools"
+CFN_GUARD_VERSION="3.2.1"
+REGION="us-east-1"
+export SAM_CLI_TELEMETRY=0
+
+install_guard=false
+template="template.yaml"
+for arg in "$@"; do
+    case "$arg" in
+        --install-guard) install_guard=true ;;
+        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        -*) echo "check-template: unknown option $arg" >&2; exit 2 ;;
+        *) template="$arg" ;;
+    esac
+done
+[[ -f "$template" ]] || { echo "check-template: no template at $template" >&2; exit 2; }
+
+failures=()
+skipped=()
+fail() { failures+=("$1"); printf 'FAIL: %s\n' "$1" >&2; }
+missing() {
+    if [[ "${CI:-}" == "true" ]]; then
+        fail "$1 is not installed ($2)"
+    else
+        skipped+=("$1")
+        printf 'SKIP: %s is not installed (%s)\n' "$1" "$2" >&2
+    fi
+}
+step() { printf '\n==> %s\n' "$*"; }
+
+# Prefer the project's pinned Python venv (see the Makefile) over whatever else is on PATH.
+venv="${VENV:-}"
+if [[ -z "$venv" ]] && command -v make >/dev/null 2>&1; then
+    venv="$(make -s print-venv 2>/dev/null || true)"
+fi
+if [[ -n "$venv" && -x "$venv/bin/sam" ]]; then
+    export PATH="$venv/bin:$PATH"
+fi
+
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+
+# ---- 1 + 2: SAM CLI -----------------------------------------------------------------------
+if command -v sam >/dev/null 2>&1; then
+    step "$(sam --version): sam validate --lint"
+    sam validate --lint --region "$REGION" --template-file "$template" || fail "sam validate --lint"
+    step "sam validate (SAM transform)"
+    sam validate --region "$REGION" --template-file "$template" || fail "sam validate"
+else
+    missing sam "run 'make venv'"
+fi
+
+# ---- SAM transform to plain CloudFormation, for cfn-lint and cfn-guard --------------------
+transformed="$tmp/transformed.json"
+sam_python=""
+if command -v sam >/dev/null 2>&1; then
+    sam_python="$(dirname "$(command -v sam)")/python"
+    [[ -x "$sam_python" ]] || sam_python="python3"
+fi
+have_transformed=false
+if [[ -n "$sam_python" ]]; then
+    step "SAM transform to CloudFormation"
+    # Offline: local CodeUris become placeholder S3 locations, as in `sam validate`; the template
+    # must not name managed policies, since resolving their ARNs needs IAM.
+    if "$sam_python" - "$template" "$transformed" "$REGION" <<'PY'
+import json, sys
+from samcli.lib.translate.sam_template_validator import SamTemplateValidator
+from samcli.yamlhelper import yaml_parse
+
+class NoManagedPolicies:
+    def load(self):
+        sys.exit("the template names managed policies, which cannot be resolved offline")
+
+source, target, region = sys.argv[1:4]
+with open(source, encoding="utf-8") as f:
+    template = yaml_parse(f.read())
+translated = SamTemplateValidator(template, NoManagedPolicies(), region=region).get_translated_template_if_valid()
+with open(target, "w", encoding="utf-8") as f:
+    json.dump(yaml_parse(translated), f, indent=1, sort_keys=True)
+print(f"{len(yaml_parse(translated)['Resources'])} resources")
+PY
+    then
+        have_transformed=true
+    else
+        fail "SAM transform"
+    fi
+fi
+
+# ---- 3: cfn-lint with the serverless rules ------------------------------------------------
+if command -v cfn-lint >/dev/null 2>&1; then
+    if python_for_lint="$(dirname "$(command -v cfn-lint)")/python" \
+        && "$python_for_lint" -c 'import cfn_lint_serverless' >/dev/null 2>&1; then
+        step "$(cfn-lint --version) + cfn-lint-serverless: $template"
+        cfn-lint --config-file .cfnlintrc.yaml --non-zero-exit-code informational -- "$template" \
+            || fail "cfn-lint $template"
+        if $have_transformed; then
+            step "cfn-lint + cfn-lint-serverless: transformed CloudFormation"
+            cfn-lint --config-file .cfnlintrc.yaml --non-zero-exit-code informational -- "$transformed" \
+                || fail "cfn-lint (transformed template)"
+        fi
+    else
+        missing cfn-lint-serverless "run 'make venv'"
+    fi
+else
+    missing cfn-lint "run 'make venv'"
+fi
+
+# ---- 4: cfn-guard -------------------------------------------------------------------------
+guard=""
+if command -v cfn-guard >/dev/null 2>&1; then
+    guard="$(command -v cfn-guard)"
+elif [[ -x "$TOOLS_DIR/bin/cfn-guard" ]]; then
+    guard="$TOOLS_DIR/bin/cfn-guard"
+elif $install_guard; then
+    step "installing cfn-guard $CFN_GUARD_VERSION into $TOOLS_DIR"
+    # A throwaway target dir: the project's cargo cache is for the project.
+    if env -u CARGO_TARGET_DIR cargo install --locked --quiet cfn-guard --version "$CFN_GUARD_VERSION" \
+        --root "$TOOLS_DIR"; then
+        guard="$TOOLS_DIR/bin/cfn-guard"
+    else
+        fail "cargo install cfn-guard"
+    fi
+fi
+
+if [[ -z "$guard" ]]; then
+    missing cfn-guard "run scripts/check-template.sh --install-guard"
+elif ! $have_transformed; then
+    fail "cfn-guard not run: no transformed template"
+else
+    step "$("$guard" --version): policies/*.guard"
+    "$guard" validate --rules policies --data "$transformed" --show-summary all \
+        || fail "cfn-guard"
+
+    step "cfn-guard self-test: each rule rejects a known-bad template"
+    mkdir -p "$tmp/bad"
+    # Each variant breaks one policy; the file name says which rule must fail.
+    python3 - "$transformed" "$tmp/bad" <<'PY'
+import copy, json, os, sys
+
+source, out = sys.argv[1:3]
+with open(source, encoding="utf-8") as f:
+    base = json.load(f)
+resources = base["Resources"]
+functions = [k for k, v in resources.items() if v["Type"] == "AWS::Lambda::Function"]
+roles = [k for k, v in resources.items() if v["Type"] == "AWS::IAM::Role"]
+if not functions or not roles:
+    sys.exit("self-test needs a Lambda function and an IAM role in the template")
+fn, role = functions[0], roles[0]
+
+def variant(rule, label, change):
+    t = copy.deepcopy(base)
+    change(t["Resources"])
+    with open(os.path.join(out, f"{rule}--{label}.json"), "w", encoding="utf-8") as f:
+        json.dump(t, f)
+
+def set_prop(name, key, value):
+    return lambda r: r[name]["Properties"].__setitem__(key, value)
+
+def add_policy(statement):
+    def change(r):
+        r[role]["Properties"].setdefault("Policies", []).append(
+            {"PolicyName": "bad", "PolicyDocument": {"Version": "2012-10-17", "Statement": statement}})
+    return change
+
+def drop_log_groups(r):
+    for k in [k for k, v in r.items() if v["Type"] == "AWS::Logs::LogGroup"]:
+        del r[k]
+
+def drop_retention(r):
+    for v in r.values():
+        if v["Type"] == "AWS::Logs::LogGroup":
+            v["Properties"].pop("RetentionInDays", None)
+
+variant("lambda_arm64_provided_al2023", "x86_64", set_prop(fn, "Architectures", ["x86_64"]))
+variant("lambda_arm64_provided_al2023", "al2", set_prop(fn, "Runtime", "provided.al2"))
+variant("lambda_log_group_with_retention", "no-log-group", drop_log_groups)
+variant("lambda_log_group_with_retention", "no-retention", drop_retention)
+variant("iam_no_wildcard_action", "star", add_policy([{"Effect": "Allow", "Action": "*", "Resource": "*"}]))
+variant("iam_no_wildcard_action", "service-star",
+        add_policy({"Effect": "Allow", "Action": ["ec2:*"], "Resource": "*"}))
+variant("ssm_writes_never_on_every_resource", "put-star",
+        add_policy([{"Effect": "Allow", "Action": ["ssm:GetParameter", "ssm:PutParameter"], "Resource": "*"}]))
+variant("ssm_writes_never_on_every_resource", "delete-star",
+        add_policy({"Effect": "Allow", "Action": "ssm:DeleteParameter", "Resource": ["*"]}))
+PY
+    for bad in "$tmp"/bad/*.json; do
+        rule="$(basename "$bad" .json)"; rule="${rule%%--*}"
+        if "$guard" validate --rules policies --data "$bad" --show-summary fail >"$tmp/out.txt" 2>&1; then
+            fail "cfn-guard self-test: $(basename "$bad" .json) passed"
+        elif ! grep -Eq "/${rule}[[:space:]]+FAIL" "$tmp/out.txt"; then
+            fail "cfn-guard self-test: $(basename "$bad" .json) failed, but not by rule $rule"
+        else
+            printf 'ok  %s\n' "$(basename "$bad" .json)"
+        fi
+    done
+fi
+
+echo
+if ((${#failures[@]})); then
+    printf 'check-template: %d check(s) failed:\n' "${#failures[@]}" >&2
+    printf '  - %s\n' "${failures[@]}" >&2
+    exit 1
+fi
+if ((${#skipped[@]})); then
+    echo "check-template: no findings, but skipped for missing tools: ${skipped[*]}"
+else
+    echo "check-template: all checks passed"
+fi
