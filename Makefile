@@ -12,13 +12,13 @@ export PATH := $(VENV)/bin:$(PATH)
 EMULATOR_PORT  ?= 5055
 ARM_TARGET     := aarch64-unknown-linux-gnu
 
-.PHONY: help tools venv rust-target system-packages emulator test lint test-all template-check build smoke demo bench print-venv
+.PHONY: help tools venv rust-target system-packages emulator test lint test-all template-check build smoke demo print-venv
 
 help:
 	@echo "make demo      provider publication through the real binary, on the emulator"
+	@echo "make lint | test-all | template-check | build | smoke   the parts of make test"
 	@echo "make test      every test: unit, wire (emulator), binaries (runtime emulator), template"
 	@echo "make emulator  the AWS test bed alone, in the foreground, on 127.0.0.1:$(EMULATOR_PORT)"
-	@echo "make bench     benchmarks"
 
 # ---- tools -----------------------------------------------------------------
 tools: venv rust-target system-packages
