@@ -42,7 +42,7 @@ def runnable(bootstrap: Path, workdir: Path) -> Path:
 
 def main(build_dir: str) -> int:
     url = os.environ["AUTOWIRE_EMULATOR_URL"]
-    artifacts = sorted(Path(build_dir).glob("*/bootstrap"))
+    artifacts = sorted(p.resolve() for p in Path(build_dir).glob("*/bootstrap"))
     if not artifacts:
         print(f"no bootstrap artifacts under {build_dir}: run `make build` first", file=sys.stderr)
         return 1
