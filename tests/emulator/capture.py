@@ -50,12 +50,12 @@ import sys
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Optional
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from testbed_util import LOOPBACK, read_request_body  # noqa: E402
+from testbed_util import LOOPBACK, LoopbackHttpServer, read_request_body  # noqa: E402
 
 CONTROL_CAPTURED = "/_captured"
 CONTROL_FAULTS = "/_faults"
@@ -252,54 +252,18 @@ def _normalise_fault(spec: dict) -> dict:
     }
 
 
-class CaptureServer:
+class CaptureServer(LoopbackHttpServer):
     """In-process capture server on loopback (port 0 = pick a free one)."""
 
+    handler = _Handler
+    thread_name = "capture-server"
+
     def __init__(self, host: str = LOOPBACK, port: int = 0, verbose: bool = False):
-        self.host = host
-        self.port = port
-        self.verbose = verbose
+        super().__init__(host, port, verbose)
         self._state = _State()
-        self._httpd: Optional[ThreadingHTTPServer] = None
-        self._thread: Optional[threading.Thread] = None
 
-    # lifecycle
-    def start(self) -> "CaptureServer":
-        if self._httpd is not None:
-            return self
-        httpd = ThreadingHTTPServer((self.host, self.port), _Handler)
-        httpd.daemon_threads = True
+    def _attach(self, httpd) -> None:
         httpd.capture_state = self._state  # type: ignore[attr-defined]
-        httpd.verbose = self.verbose  # type: ignore[attr-defined]
-        self._httpd = httpd
-        self.port = httpd.server_address[1]
-        self._thread = threading.Thread(
-            target=httpd.serve_forever, kwargs={"poll_interval": 0.1},
-            name="capture-server", daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is None:
-            return
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._httpd = None
-        self._thread = None
-
-    def __enter__(self) -> "CaptureServer":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-    # addresses
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
 
     def response_url(self, path: str = "/", presigned: bool = True) -> str:
         """A ResponseURL for ``path``, with S3-presign-like query parameters."""
@@ -373,15 +337,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
     srv = CaptureServer(args.host, args.port, verbose=args.verbose).start()
-    print(f"capture listening on {srv.url}", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        srv.stop()
-    return 0
+    return srv.serve_until_interrupted(f"capture listening on {srv.url}")
 
 
 if __name__ == "__main__":

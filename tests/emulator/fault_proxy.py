@@ -90,12 +90,12 @@ import sys
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Iterable, Optional, Union
 from urllib.parse import parse_qs, unquote, urlsplit
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from testbed_util import LOOPBACK, read_request_body  # noqa: E402
+from testbed_util import LOOPBACK, LoopbackHttpServer, read_request_body  # noqa: E402
 
 CONTROL_PREFIX = "/_autowire/"
 CONTROL_CALLS = "/_autowire/calls"
@@ -534,7 +534,7 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _handle
 
 
-class FaultProxy:
+class FaultProxy(LoopbackHttpServer):
     """In-process fault proxy on loopback; ``upstream`` is the emulator URL."""
 
     def __init__(self, upstream: str, host: str = LOOPBACK, port: int = 0,
@@ -544,49 +544,15 @@ class FaultProxy:
             raise ValueError(f"upstream must be an http:// URL, got {upstream!r}")
         if not is_loopback_host(up.hostname):
             raise ValueError(f"upstream must be on loopback, got {up.hostname!r}")
+        super().__init__(host, port, verbose)
         self.upstream = upstream.rstrip("/")
-        self.host = host
-        self.port = port
-        self.verbose = verbose
         self._state = _State(self.upstream)
-        self._httpd: Optional[ThreadingHTTPServer] = None
-        self._thread: Optional[threading.Thread] = None
 
-    def start(self) -> "FaultProxy":
-        if self._httpd is not None:
-            return self
-        httpd = ThreadingHTTPServer((self.host, self.port), _Handler)
-        httpd.daemon_threads = True
+    handler = _Handler
+    thread_name = "fault-proxy"
+
+    def _attach(self, httpd) -> None:
         httpd.proxy_state = self._state  # type: ignore[attr-defined]
-        httpd.verbose = self.verbose  # type: ignore[attr-defined]
-        self._httpd = httpd
-        self.port = httpd.server_address[1]
-        self._thread = threading.Thread(
-            target=httpd.serve_forever, kwargs={"poll_interval": 0.1},
-            name="fault-proxy", daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is None:
-            return
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._httpd = None
-        self._thread = None
-
-    def __enter__(self) -> "FaultProxy":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
 
     # calls
     def calls(self, service: Optional[str] = None, action: Optional[str] = None) -> list[dict]:
@@ -644,15 +610,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         ap.error("--listen-host must be a loopback address")
     proxy = FaultProxy(args.upstream, args.listen_host, args.listen_port,
                        verbose=args.verbose).start()
-    print(f"fault proxy listening on {proxy.url} -> {proxy.upstream}", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        proxy.stop()
-    return 0
+    return proxy.serve_until_interrupted(f"fault proxy listening on {proxy.url} -> {proxy.upstream}")
 
 
 if __name__ == "__main__":

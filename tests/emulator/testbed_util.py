@@ -24,6 +24,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from http.server import ThreadingHTTPServer
 from typing import Mapping, Optional, Sequence, Union
 
 LOOPBACK = "127.0.0.1"
@@ -508,3 +509,72 @@ __all__ = [
     "venv_dirs",
     "wait_for_port",
 ]
+
+
+class LoopbackHttpServer:
+    """A ThreadingHTTPServer serving on a background thread, on loopback (port 0 = a free one).
+
+    Subclasses set ``handler`` and ``thread_name`` and hang their state on the server in
+    ``_attach`` so the handler can reach it."""
+
+    handler: type
+    thread_name = "http-server"
+
+    def __init__(self, host: str = LOOPBACK, port: int = 0, verbose: bool = False):
+        self.host = host
+        self.port = port
+        self.verbose = verbose
+        self._httpd: Optional[ThreadingHTTPServer] = None
+        self._thread: Optional[threading.Thread] = None
+
+    def _attach(self, httpd: ThreadingHTTPServer) -> None:
+        pass
+
+    def start(self):
+        if self._httpd is not None:
+            return self
+        httpd = ThreadingHTTPServer((self.host, self.port), self.handler)
+        httpd.daemon_threads = True
+        httpd.verbose = self.verbose  # type: ignore[attr-defined]
+        self._attach(httpd)
+        self._httpd = httpd
+        self.port = httpd.server_address[1]
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.1},
+            name=self.thread_name, daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is None:
+            return
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._httpd = None
+        self._thread = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def serve_until_interrupted(self, banner: str) -> int:
+        """For command-line use: print ``banner`` once serving, stop on Ctrl-C."""
+        self.start()
+        print(banner, flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
+        return 0
