@@ -26,6 +26,24 @@ pub fn validate_dns_name(name: &str, allow_wildcard: bool) -> Result<(), String>
     }
 }
 
+/// Whether a certificate name (`orders.example.com` or `*.example.com`) covers `host`, by the
+/// TLS rules: case-insensitive, and a wildcard stands for exactly one leftmost label.
+pub fn covers(cert_name: &str, host: &str) -> bool {
+    let cert = cert_name.trim_end_matches('.').to_ascii_lowercase();
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    match cert.strip_prefix("*.") {
+        Some(parent) => host
+            .split_once('.')
+            .is_some_and(|(label, rest)| !label.is_empty() && label != "*" && rest == parent),
+        None => cert == host,
+    }
+}
+
+/// The first of `names` that covers `host`, if any.
+pub fn covering<'a>(names: &'a [String], host: &str) -> Option<&'a str> {
+    names.iter().map(String::as_str).find(|n| covers(n, host))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -38,5 +56,35 @@ mod tests {
         for bad in ["", "localhost", "a..b", "-a.b", "a_b.com", "x.*.com"] {
             assert!(validate_dns_name(bad, true).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn tls_name_coverage() {
+        for (cert, host, expected) in [
+            ("orders.link.example.com", "orders.link.example.com", true),
+            ("Orders.Link.Example.com", "orders.link.example.com.", true),
+            (
+                "*.orders.link.example.com",
+                "team-a.orders.link.example.com",
+                true,
+            ),
+            (
+                "*.orders.link.example.com",
+                "orders.link.example.com",
+                false,
+            ),
+            (
+                "*.orders.link.example.com",
+                "a.b.orders.link.example.com",
+                false,
+            ),
+            ("*.example.net", "team-a.example.com", false),
+            ("orders.link.example.com", "team-a.example.net", false),
+        ] {
+            assert_eq!(covers(cert, host), expected, "{cert} vs {host}");
+        }
+        let names = vec!["a.example.com".to_string(), "*.example.com".to_string()];
+        assert_eq!(covering(&names, "b.example.com"), Some("*.example.com"));
+        assert_eq!(covering(&names, "example.com"), None);
     }
 }

@@ -25,6 +25,43 @@ pub fn ids_for_names(
     Ok(ids)
 }
 
+/// A consumer's candidate subnet with its AZ ID in the consumer's account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Candidate {
+    pub subnet_id: String,
+    pub az_id: String,
+}
+
+/// Keep the candidates whose AZ ID the provider serves, at most one per AZ ID (the first given
+/// wins, so the user's order is a preference). When none overlap, the error lists every candidate
+/// with its AZ ID next to the provider's AZ IDs, before anything is created.
+pub fn select_subnets(
+    candidates: &[Candidate],
+    provider_az_ids: &[String],
+) -> Result<Vec<Candidate>> {
+    let mut chosen: Vec<Candidate> = Vec::new();
+    for c in candidates {
+        if provider_az_ids.contains(&c.az_id) && !chosen.iter().any(|k| k.az_id == c.az_id) {
+            chosen.push(c.clone());
+        }
+    }
+    if chosen.is_empty() {
+        let listed: Vec<String> = candidates
+            .iter()
+            .map(|c| format!("{} ({})", c.subnet_id, c.az_id))
+            .collect();
+        return Err(Error::invalid(
+            "SubnetIds",
+            format!(
+                "no candidate is in an AZ the service serves: {} vs provider AZ IDs {}; add a subnet in one of those AZ IDs",
+                listed.join(", "),
+                provider_az_ids.join(", ")
+            ),
+        ));
+    }
+    Ok(chosen)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,5 +102,55 @@ mod tests {
     fn unknown_names_are_errors() {
         let e = ids_for_names(&["eu-west-1a".to_string()], &BTreeMap::new()).unwrap_err();
         assert!(e.to_string().contains("eu-west-1a"));
+    }
+
+    fn cand(subnet: &str, az: &str) -> Candidate {
+        Candidate {
+            subnet_id: subnet.into(),
+            az_id: az.into(),
+        }
+    }
+
+    #[test]
+    fn subnets_are_chosen_by_az_id_one_per_zone() {
+        let provider = vec!["use1-az1".to_string(), "use1-az4".to_string()];
+        let cases: &[(&[Candidate], &[&str])] = &[
+            (
+                &[
+                    cand("a", "use1-az1"),
+                    cand("b", "use1-az2"),
+                    cand("c", "use1-az4"),
+                ],
+                &["a", "c"],
+            ),
+            (&[cand("a", "use1-az1"), cand("b", "use1-az1")], &["a"]),
+            (&[cand("b", "use1-az4"), cand("a", "use1-az1")], &["b", "a"]),
+        ];
+        for (candidates, expected) in cases {
+            let got: Vec<String> = select_subnets(candidates, &provider)
+                .unwrap()
+                .into_iter()
+                .map(|c| c.subnet_id)
+                .collect();
+            assert_eq!(&got, expected);
+        }
+    }
+
+    #[test]
+    fn no_overlap_lists_every_candidate_against_the_provider() {
+        let provider = vec!["use1-az1".to_string(), "use1-az4".to_string()];
+        let err = select_subnets(
+            &[cand("subnet-a", "use1-az2"), cand("subnet-b", "use1-az3")],
+            &provider,
+        )
+        .unwrap_err()
+        .reason();
+        assert!(
+            err.contains(
+                "subnet-a (use1-az2), subnet-b (use1-az3) vs provider AZ IDs use1-az1, use1-az4"
+            ),
+            "{err}"
+        );
+        assert!(err.chars().count() < 256);
     }
 }
