@@ -510,18 +510,15 @@ impl Runtime {
         verdict: Verdict,
         hard_deadline: Instant,
     ) -> Result<Outcome, InvocationError> {
-        let mut body = build_response(env, verdict);
+        let (mut body, mut status) = build_response(env, verdict);
         if body.len() > MAX_RESPONSE_BYTES {
             let reason = format!(
                 "response would be {} bytes, over CloudFormation's {MAX_RESPONSE_BYTES}-byte limit; report this as a bug",
                 body.len()
             );
-            body = build_response(env, Verdict::Failed(reason));
+            (body, status) = build_response(env, Verdict::Failed(reason));
         }
-        let status = serde_json::from_slice::<Value>(&body)
-            .ok()
-            .and_then(|v| v.get("Status").and_then(Value::as_str).map(str::to_string))
-            .unwrap_or_default();
+        let status = status.to_string();
         let redacted = url_guard::redact(&env.url);
         let mut backoff = self.config.put_backoff;
         let mut last = String::new();
@@ -591,7 +588,8 @@ fn service_timeout(props: &Value) -> Result<Duration> {
     }
 }
 
-fn build_response(env: &Envelope, verdict: Verdict) -> Vec<u8> {
+/// The serialised answer and its status.
+fn build_response(env: &Envelope, verdict: Verdict) -> (Vec<u8>, &'static str) {
     let mut r = CloudFormationCustomResourceResponse::default();
     r.stack_id = env.stack_id.clone();
     r.request_id = env.request_id.clone();
@@ -610,7 +608,11 @@ fn build_response(env: &Envelope, verdict: Verdict) -> Vec<u8> {
             r.physical_resource_id = env.failed_physical_id();
         }
     }
-    serde_json::to_vec(&r).unwrap_or_default()
+    let status = match r.status {
+        CloudFormationCustomResourceResponseStatus::Failed => "FAILED",
+        _ => "SUCCESS",
+    };
+    (serde_json::to_vec(&r).unwrap_or_default(), status)
 }
 
 #[cfg(test)]
