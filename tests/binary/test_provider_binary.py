@@ -183,11 +183,12 @@ def test_delete_after_failed_create_makes_no_aws_calls(provider_fn, capture, pro
 
 
 def test_near_deadline_fails_once_before_the_deadline(account, proxy, capture, service):
-    # Every SSM call is throttled; the SDK's retry backoff would outlast a 3 s invocation.
-    proxy.add_fault(["GetParameter"], rate=1.0)
+    # Every AWS call is throttled, so the SDK keeps backing off (jittered, up to 1+2+4+8 s) far past
+    # a 1 s invocation; the runtime must answer FAILED itself before Lambda's deadline.
+    proxy.add_fault(["*"], rate=1.0)
     try:
         with LambdaHarness(bootstrap_path(), FN, env=function_env(account(PROVIDER), proxy.url),
-                           timeout_s=3, account=PROVIDER, region=REGION) as fn:
+                           timeout_s=1, account=PROVIDER, region=REGION) as fn:
             e = event(capture, "Create", props_for(service, "bin-deadline"))
             inv = fn.invoke_detailed(e)
     finally:
