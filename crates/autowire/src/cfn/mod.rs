@@ -568,22 +568,13 @@ fn panic_text(join: tokio::task::JoinError) -> String {
 
 /// The resource's ServiceTimeout property (seconds), CloudFormation's default when absent.
 fn service_timeout(props: &Value) -> Result<Duration> {
-    let raw = match props.get("ServiceTimeout") {
-        None | Some(Value::Null) => return Ok(DEFAULT_SERVICE_TIMEOUT),
-        Some(Value::String(s)) => s.trim().to_string(),
-        Some(Value::Number(n)) => n.to_string(),
-        Some(_) => {
-            return Err(Error::invalid(
-                "ServiceTimeout",
-                "must be a number of seconds",
-            ))
-        }
-    };
-    match raw.parse::<u64>() {
-        Ok(s) if (1..=3600).contains(&s) => Ok(Duration::from_secs(s)),
+    // ServiceTimeout is allowed on every resource type, so no other property needs declaring.
+    match props::Props::new(props, &[])?.opt_u64("ServiceTimeout") {
+        Ok(None) => Ok(DEFAULT_SERVICE_TIMEOUT),
+        Ok(Some(s)) if (1..=3600).contains(&s) => Ok(Duration::from_secs(s)),
         _ => Err(Error::invalid(
             "ServiceTimeout",
-            format!("'{raw}' must be whole seconds from 1 to 3600"),
+            "must be whole seconds from 1 to 3600",
         )),
     }
 }

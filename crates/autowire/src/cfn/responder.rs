@@ -38,7 +38,6 @@ impl Responder for HttpResponder {
         let resp = self
             .client
             .put(url)
-            .header(reqwest::header::CONTENT_LENGTH, body.len())
             .body(body)
             .send()
             .await
