@@ -7,8 +7,15 @@
   from the emulator's STS AssumeRole into arn:aws:iam::<acct>:role/autowire-test, and whose
   clients talk to the emulator (region us-east-1).
 - `provider_network` (session): `provider_network(session, az_ids=[...], ...)` builds a
-  provider's VPC, one subnet per AZ ID, an internal NLB with listeners, and a VPC endpoint
-  service on it; returns a `ProviderNetwork`. Also importable as `build_provider_network`.
+  provider's VPC, one subnet per AZ ID, an internal NLB with listeners (TLS ones get an
+  imported certificate for `tls_domain`), and a VPC endpoint service on it; returns a
+  `ProviderNetwork`. Also importable as `build_provider_network`.
+- `public_zone` (session): `public_zone(session, domain)` creates a public Route 53 hosted
+  zone and returns its ID (`build_public_zone`); `upsert_record(session, zone_id, name,
+  rtype, values, ttl=300)` writes a record set into it.
+- `imported_certificate` (session): `imported_certificate(session, domain)` imports a new
+  self-signed certificate for `domain` into ACM (ISSUED) and returns its ARN
+  (`build_imported_certificate`).
 - `start_emulator(env=None)`: starts an extra emulator process (e.g. with other settings);
   returns (url, process).
 
@@ -17,6 +24,7 @@ In CI (CI=true) a missing tool fails the run; elsewhere the tests are skipped.
 
 from __future__ import annotations
 
+import datetime
 import itertools
 import json
 import os
@@ -201,17 +209,99 @@ def subnet_for_az_id(ec2, vpc_id: str, az_id: str, cidr: str) -> str:
     ]
 
 
+_zone_counter = itertools.count(1)
+
+
+def build_public_zone(session: EmulatorSession, domain: str) -> str:
+    """A public Route 53 hosted zone for `domain` in the session's account; returns its ID."""
+    zone = session.client("route53").create_hosted_zone(
+        Name=domain, CallerReference=f"autowire-{next(_zone_counter)}-{time.time()}"
+    )
+    return zone["HostedZone"]["Id"]
+
+
+def upsert_record(
+    session: EmulatorSession,
+    zone_id: str,
+    name: str,
+    rtype: str,
+    values: list[str],
+    ttl: int = 300,
+) -> None:
+    """UPSERT one simple record set (values as Route 53 takes them, e.g. TXT with quotes)."""
+    session.client("route53").change_resource_record_sets(
+        HostedZoneId=zone_id,
+        ChangeBatch={
+            "Changes": [
+                {
+                    "Action": "UPSERT",
+                    "ResourceRecordSet": {
+                        "Name": name,
+                        "Type": rtype,
+                        "TTL": ttl,
+                        "ResourceRecords": [{"Value": v} for v in values],
+                    },
+                }
+            ]
+        },
+    )
+
+
+_self_signed: dict[str, tuple[bytes, bytes]] = {}
+
+
+def self_signed_certificate(domain: str) -> tuple[bytes, bytes]:
+    """(certificate PEM, private key PEM) of a self-signed certificate for `domain` (made once
+    per domain; ImportCertificate may import the same pair any number of times)."""
+    if domain not in _self_signed:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        from cryptography.x509.oid import NameOID
+
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, domain)])
+        now = datetime.datetime.now(datetime.timezone.utc)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=365))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(domain)]), critical=False)
+            .sign(key, hashes.SHA256())
+        )
+        _self_signed[domain] = (
+            cert.public_bytes(serialization.Encoding.PEM),
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.TraditionalOpenSSL,
+                serialization.NoEncryption(),
+            ),
+        )
+    return _self_signed[domain]
+
+
+def build_imported_certificate(session: EmulatorSession, domain: str) -> str:
+    """A new ACM certificate (Type IMPORTED, so ISSUED) for `domain`: a self-signed one
+    imported with ImportCertificate. Returns its ARN."""
+    certificate, private_key = self_signed_certificate(domain)
+    return session.client("acm").import_certificate(
+        Certificate=certificate, PrivateKey=private_key
+    )["CertificateArn"]
+
+
 _certificates: dict[tuple[str, str, str], str] = {}
 
 
 def _certificate(session: EmulatorSession, domain: str) -> str:
-    """One ACM certificate per account and domain, reused by every TLS listener (moto makes
-    each one slowly)."""
+    """One imported ACM certificate per account and domain, shared by the TLS listeners of
+    build_provider_network (a listener needs an ISSUED certificate)."""
     key = (session.endpoint_url, session.account_id, domain)
     if key not in _certificates:
-        _certificates[key] = session.client("acm").request_certificate(
-            DomainName=domain, ValidationMethod="DNS"
-        )["CertificateArn"]
+        _certificates[key] = build_imported_certificate(session, domain)
     return _certificates[key]
 
 
@@ -287,6 +377,18 @@ def build_provider_network(
 @pytest.fixture(scope="session")
 def provider_network():
     return build_provider_network
+
+
+@pytest.fixture(scope="session")
+def public_zone():
+    """`public_zone(session, domain) -> zone_id` (build_public_zone)."""
+    return build_public_zone
+
+
+@pytest.fixture(scope="session")
+def imported_certificate():
+    """`imported_certificate(session, domain) -> certificate ARN` (build_imported_certificate)."""
+    return build_imported_certificate
 
 
 def build_consumer_vpc(session: EmulatorSession, az_ids: list[str], dns: bool = True):

@@ -9,7 +9,10 @@ Each module documents the AWS behaviour it adds:
   verification, refusal to delete a service with connections;
 - endpoints: CreateVpcEndpoint / ModifyVpcEndpoint validation, acceptance, ClientToken
   idempotency, endpoint connections (accept, reject, describe);
-- ssm_sharing: AWS RAM sharing of Advanced-tier parameters, read by ARN from other accounts.
+- ssm_sharing: AWS RAM sharing of Advanced-tier parameters, read by ARN from other accounts;
+- route53: transactional ChangeResourceRecordSets with AWS's InvalidChangeBatch messages;
+- listener_certs: default and SNI certificates of ELBv2 listeners, checked against ACM;
+- acm: DNS validation through public Route 53 records, CAA checks, certificates in use.
 """
 
 from __future__ import annotations
@@ -20,8 +23,26 @@ _applied: list[str] | None = None
 def apply() -> list[str]:
     global _applied
     if _applied is None:
-        from . import endpoint_services, endpoints, load_balancers, ssm_sharing, zones
+        from . import (
+            acm,
+            endpoint_services,
+            endpoints,
+            listener_certs,
+            load_balancers,
+            route53,
+            ssm_sharing,
+            zones,
+        )
 
-        modules = (zones, load_balancers, endpoint_services, endpoints, ssm_sharing)
+        modules = (
+            zones,
+            load_balancers,
+            endpoint_services,
+            endpoints,
+            ssm_sharing,
+            route53,
+            listener_certs,
+            acm,
+        )
         _applied = [m.apply() for m in modules]
     return list(_applied)
