@@ -26,6 +26,28 @@ Layout (everything on 127.0.0.1, free ports)::
   after N seconds") and the sandbox is killed; the next invoke cold-starts a
   fresh process.
 
+* Async invoke relay (opt-in, ``async_relay=True``).  cargo-lambda 1.9.2
+  ignores ``X-Amz-Invocation-Type: Event``, and a function's Lambda client
+  would go to ``AWS_ENDPOINT_URL`` (moto), which does not know the function.
+  So a function that continues its work in an asynchronous invocation of
+  itself (``lambda:Invoke``, InvocationType=Event) cannot run end to end.
+  With the relay, the harness serves the Invoke API on one more loopback port
+  (:class:`AsyncInvokeRelay`) and gives the function
+  ``AWS_ENDPOINT_URL_LAMBDA=http://127.0.0.1:<port>``: aws-config 1.x (and
+  botocore) read ``AWS_ENDPOINT_URL_<SERVICE>`` before ``AWS_ENDPOINT_URL``,
+  so only Lambda calls go to the relay (unless
+  ``AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true``, or the code sets an endpoint).
+  The relay answers an Event invoke 202 at once and delivers it through
+  :meth:`LambdaHarness.invoke_async` (one attempt, no retries);
+  RequestResponse is delivered synchronously (200 + payload); an unknown
+  function is 404 ``ResourceNotFoundException``.  ``relay_calls()`` lists
+  what it received; ``drain_async(timeout)`` waits until every asynchronous
+  invocation, the ones those start included, has finished::
+
+      test ──invoke──▶ cargo-lambda ──▶ bootstrap ──lambda:Invoke(Event)──▶ relay
+                            ▲                                               │ 202
+                            └──────────── invoke_async(payload) ◀───────────┘
+
 Usage::
 
     with LambdaHarness("/path/to/bootstrap", "provider",
@@ -33,10 +55,16 @@ Usage::
                        timeout_s=10) as fn:
         out = fn.invoke({"RequestType": "Create", ...})
         print(fn.cold_start_s, fn.json_logs())
+
+    with LambdaHarness(bootstrap, "provider", env=env, async_relay=True) as fn:
+        first = fn.invoke_detailed(event)        # may hand over to a continuation
+        rest = fn.drain_async(timeout=120)       # every continuation, in order
+        calls = fn.relay_calls()                 # what the function sent to Lambda
 """
 
 from __future__ import annotations
 
+import base64
 import collections
 import concurrent.futures
 import http.client
@@ -51,16 +79,18 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from testbed_util import (  # noqa: E402
     LOOPBACK,
     LogLine,
+    LoopbackHttpServer,
     ManagedProcess,
     ToolMissing,
     find_tool,
@@ -392,6 +422,260 @@ def _header(headers, name: str) -> Optional[str]:
     return None
 
 
+# ------------------------------------------------------------ async invoke relay
+
+_INVOKE_PATH_RE = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations/?$")
+# FunctionName as the Invoke API takes it: a name, "name:qualifier", a partial ARN
+# ("<account>:function:<name>"), or a full ARN, with an optional qualifier.
+_FUNCTION_REF_RE = re.compile(
+    r"^(?:arn:(?P<partition>aws[a-zA-Z-]*)?:lambda:)?"
+    r"(?:(?P<region>[a-z]{2}(?:-gov)?-[a-z]+-\d):)?"
+    r"(?:(?P<account>\d{12}):)?"
+    r"(?:function:)?"
+    r"(?P<name>[a-zA-Z0-9_.-]{1,140})"
+    r"(?::(?P<qualifier>\$LATEST|[a-zA-Z0-9_-]{1,128}))?$")
+INVOCATION_TYPES = ("Event", "RequestResponse", "DryRun")
+_LOG_TAIL_BYTES = 4096  # X-Amz-Log-Result: the last 4 KB of the invocation's output
+
+
+class _ApiError(Exception):
+    """An Invoke API error, answered in Lambda's REST-JSON error format."""
+
+    def __init__(self, status: int, etype: str, message: str, kind: str = "User"):
+        super().__init__(message)
+        self.status, self.etype, self.message, self.kind = status, etype, message, kind
+
+
+@dataclass
+class RelayCall:
+    """One Invoke request the relay received (any outcome, 404s included)."""
+
+    function_name: str  # FunctionName as sent (URL-decoded): name, ARN or partial ARN
+    invocation_type: str  # X-Amz-Invocation-Type; RequestResponse when absent
+    qualifier: Optional[str]  # from the ARN/name suffix or ?Qualifier=
+    payload: Any  # the event (parsed JSON; {} for an empty body, None if not JSON)
+    body: bytes = field(repr=False)
+    time: float  # time.time() on arrival
+    monotonic: float
+    status: int = 0  # HTTP status the relay answered (202, 200, 204, 404, ...)
+    error_type: Optional[str] = None  # x-amzn-ErrorType it answered, if any
+    target: Optional[str] = None  # harness function it went to (None: not delivered)
+    future: Optional["concurrent.futures.Future[Invocation]"] = field(default=None, repr=False)
+    sync_invocation: Optional[Invocation] = field(default=None, repr=False)
+
+    @property
+    def delivered(self) -> bool:
+        return self.target is not None
+
+    @property
+    def done(self) -> bool:
+        """The delivered invocation has finished (True for calls never delivered)."""
+        return self.future is None or self.future.done()
+
+    @property
+    def invocation(self) -> Optional[Invocation]:
+        """The function's :class:`Invocation` once finished (None before, or on a
+        harness-level failure: see ``future.exception()``)."""
+        if self.sync_invocation is not None:
+            return self.sync_invocation
+        f = self.future
+        if f is None or not f.done() or f.cancelled() or f.exception() is not None:
+            return None
+        return f.result()
+
+
+class _RelayHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # SDKs keep connections alive
+    disable_nagle_algorithm = True
+    server_version = "lambda-harness-relay"
+
+    def log_message(self, fmt, *args):
+        if getattr(self.server, "verbose", False):
+            sys.stderr.write("[lambda-relay] " + (fmt % args) + "\n")
+
+    def _handle(self):
+        self.server.relay._serve(self)  # type: ignore[attr-defined]
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
+
+
+class AsyncInvokeRelay(LoopbackHttpServer):
+    """The Lambda Invoke API on loopback, delivering to :class:`LambdaHarness` functions.
+
+    Answers ``POST /2015-03-31/functions/{FunctionName}/invocations`` as Lambda does:
+
+    * ``X-Amz-Invocation-Type: Event``: 202 with an empty body at once; the payload
+      goes to the function through :meth:`LambdaHarness.invoke_async` (one attempt:
+      no retries, dead-letter queues or destinations);
+    * ``RequestResponse`` (the default): delivered synchronously; 200 with the
+      function's payload, or with ``X-Amz-Function-Error: Unhandled`` and the error
+      document when the function failed; ``X-Amz-Log-Type: Tail`` adds
+      ``X-Amz-Log-Result``.  It waits for the harness's single instance, so a
+      function that invokes *itself* synchronously waits for its own deadline;
+    * ``DryRun``: 204.
+
+    FunctionName may be a name, a full or partial ARN, with or without a qualifier
+    (``:$LATEST`` or ``?Qualifier=$LATEST``; the harness has no other versions or
+    aliases).  A name, region or account no target has:
+    404 ``ResourceNotFoundException`` / ``Function not found: <arn>``.  Errors use
+    Lambda's REST-JSON format: header ``x-amzn-ErrorType`` and body
+    ``{"Type": "User", "message": ...}``.  Any other path or method: 404
+    ``UnknownOperationException`` (*relay wording*).
+
+    Every Invoke request is recorded as a :class:`RelayCall` (:meth:`calls`).
+    """
+
+    handler = _RelayHandler
+    thread_name = "lambda-invoke-relay"
+
+    def __init__(self, targets=(), *, region: Optional[str] = None,
+                 account: Optional[str] = None, host: str = LOOPBACK, port: int = 0,
+                 verbose: bool = False):
+        super().__init__(host=host, port=port, verbose=verbose)
+        self._requested_port = port
+        self._targets: list[LambdaHarness] = list(targets)
+        first = self._targets[0] if self._targets else None
+        self.region = region or (first.region if first else "us-east-1")
+        self.account = account or (first.account if first else DEFAULT_ACCOUNT)
+        self._lock = threading.Lock()
+        self._calls: list[RelayCall] = []
+
+    def add(self, harness: "LambdaHarness") -> "AsyncInvokeRelay":
+        """Serve one more function."""
+        with self._lock:
+            self._targets.append(harness)
+        return self
+
+    def _attach(self, httpd: ThreadingHTTPServer) -> None:
+        httpd.relay = self  # type: ignore[attr-defined]
+
+    def start(self) -> "AsyncInvokeRelay":
+        if self._httpd is None:
+            self.port = self._requested_port  # a restart binds a fresh free port
+        super().start()
+        return self
+
+    @property
+    def running(self) -> bool:
+        return self._httpd is not None
+
+    def calls(self) -> list[RelayCall]:
+        """Every Invoke request received so far, in arrival order."""
+        with self._lock:
+            return list(self._calls)
+
+    # -- request handling
+    def _resolve(self, ref: str, query_qualifier: Optional[str]):
+        """(harness, qualifier) for a FunctionName, or raise _ApiError."""
+        m = _FUNCTION_REF_RE.match(ref)
+        if m is None:
+            raise _ApiError(
+                400, "ValidationException",
+                f"1 validation error detected: Value '{ref}' at 'functionName' failed to "
+                "satisfy constraint: Member must satisfy regular expression pattern: "
+                + _FUNCTION_REF_RE.pattern)
+        qualifier = m.group("qualifier")
+        if qualifier and query_qualifier and qualifier != query_qualifier:
+            raise _ApiError(400, "InvalidParameterValueException",
+                            "The derived qualifier from the function name does not match "
+                            "the specified qualifier.")
+        qualifier = qualifier or query_qualifier
+        name = m.group("name")
+        region = m.group("region") or self.region
+        account = m.group("account") or self.account
+        with self._lock:
+            targets = list(self._targets)
+        for h in targets:
+            if (h.function_name == name and h.region == region and h.account == account
+                    and qualifier in (None, "$LATEST")):
+                return h, qualifier
+        arn = (f"arn:{m.group('partition') or 'aws'}:lambda:{region}:{account}:function:{name}"
+               + (f":{qualifier}" if qualifier else ""))
+        raise _ApiError(404, "ResourceNotFoundException", f"Function not found: {arn}")
+
+    def _serve(self, handler: BaseHTTPRequestHandler) -> None:
+        body = read_request_body(handler)
+        parts = urlsplit(handler.path)
+        m = _INVOKE_PATH_RE.match(parts.path)
+        if handler.command != "POST" or m is None:
+            self._send_error(handler, _ApiError(
+                404, "UnknownOperationException",
+                f"Unknown operation: {handler.command} {parts.path}"))
+            return
+        query = parse_qs(parts.query)
+        itype = handler.headers.get("X-Amz-Invocation-Type") or "RequestResponse"
+        call = RelayCall(
+            function_name=unquote(m.group(1)), invocation_type=itype,
+            qualifier=(query.get("Qualifier") or [None])[0], payload=None, body=body,
+            time=time.time(), monotonic=time.monotonic())
+        with self._lock:
+            self._calls.append(call)
+        try:
+            if itype not in INVOCATION_TYPES:
+                raise _ApiError(
+                    400, "ValidationException",
+                    f"1 validation error detected: Value '{itype}' at 'invocationType' failed "
+                    "to satisfy constraint: Member must satisfy enum value set: "
+                    "[Event, RequestResponse, DryRun]")
+            target, qualifier = self._resolve(call.function_name, call.qualifier)
+            call.qualifier = qualifier
+            try:
+                call.payload = json.loads(body) if body.strip() else {}
+            except ValueError as e:
+                raise _ApiError(400, "InvalidRequestContentException",
+                                f"Could not parse request body into json: {e}") from None
+            if itype == "DryRun":
+                call.status = 204
+                self._send(handler, 204, b"")
+            elif itype == "Event":
+                # registered before the 202 goes out: a caller that got its 202 can
+                # rely on drain_async() waiting for this invocation
+                call.future = target.invoke_async(call.payload)
+                call.target = target.function_name
+                call.status = 202
+                self._send(handler, 202, b"")
+            else:
+                call.target = target.function_name
+                try:
+                    inv = target.invoke_detailed(call.payload)
+                except HarnessError as e:
+                    raise _ApiError(500, "ServiceException", f"harness: {e}"[:2000],
+                                    kind="Service") from None
+                call.sync_invocation = inv
+                call.status = 200
+                headers = [("X-Amz-Executed-Version", "$LATEST")]
+                if inv.error is not None:
+                    headers.append(("X-Amz-Function-Error", "Unhandled"))
+                if (handler.headers.get("X-Amz-Log-Type") or "").lower() == "tail":
+                    text = "".join(l.line + "\n" for l in inv.logs).encode()
+                    headers.append(("X-Amz-Log-Result",
+                                    base64.b64encode(text[-_LOG_TAIL_BYTES:]).decode()))
+                self._send(handler, 200, json.dumps(inv.result).encode(), headers)
+        except _ApiError as e:
+            call.status, call.error_type = e.status, e.etype
+            self._send_error(handler, e)
+
+    def _send(self, handler, status: int, body: bytes, headers=()) -> None:
+        try:
+            handler.send_response(status)
+            handler.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+            if body:
+                handler.send_header("Content-Type", "application/json")
+            for k, v in headers:
+                handler.send_header(k, v)
+            handler.send_header("Content-Length", str(len(body)))
+            handler.end_headers()
+            if body:
+                handler.wfile.write(body)
+            handler.wfile.flush()
+        except OSError:
+            handler.close_connection = True
+
+    def _send_error(self, handler, e: _ApiError) -> None:
+        body = json.dumps({"Type": e.kind, "message": e.message}).encode()
+        self._send(handler, e.status, body, [("x-amzn-ErrorType", e.etype)])
+
+
 class LambdaHarness:
     """A Lambda function (real bootstrap binary) behind cargo-lambda's emulator.
 
@@ -416,6 +700,11 @@ class LambdaHarness:
     prestart: start the function process in ``start()``.  By default it is
         started on the first invoke, as Lambda does (on-demand init), so
         ``cold_start_s`` is exactly "process start -> first response".
+    async_relay: also run an :class:`AsyncInvokeRelay` for this function and
+        give the function ``AWS_ENDPOINT_URL_LAMBDA`` pointing at it (set after
+        ``env``: the opt-in wins), so its own ``lambda:Invoke`` calls, Event
+        ones included, come back to this harness while other services keep
+        ``AWS_ENDPOINT_URL``.  See :meth:`relay_calls` and :meth:`drain_async`.
     """
 
     def __init__(
@@ -435,6 +724,7 @@ class LambdaHarness:
         echo_logs: bool = False,
         cargo_lambda: Optional[str] = None,
         prestart: bool = False,
+        async_relay: bool = False,
     ):
         self.binary_path = Path(binary_path).resolve()
         if not _NAME_RE.match(function_name) or function_name == "_":
@@ -471,6 +761,12 @@ class LambdaHarness:
         self._last_delivery: dict = {}
         self._timeouts: set[str] = set()
         self._executor: Optional[concurrent.futures.ThreadPoolExecutor] = None
+        self._async_futures: list[concurrent.futures.Future] = []  # every invoke_async
+        self._async_drained = 0  # how many of them drain_async() has returned
+        self.async_relay = async_relay
+        self._relay: Optional[AsyncInvokeRelay] = (
+            AsyncInvokeRelay([self], region=self.region, account=self.account,
+                             verbose=echo_logs) if async_relay else None)
 
         self.invocations: list[Invocation] = []
         self.cold_starts: list[float] = []  # spawn -> first response, per process
@@ -498,6 +794,8 @@ class LambdaHarness:
         try:
             self._start_emulator(cl, cargo)
             self._proxy = _RuntimeProxy(self, self.port)
+            if self._relay is not None:
+                self._relay.start()
             if self.prestart:
                 self._spawn()
         except BaseException:
@@ -507,6 +805,8 @@ class LambdaHarness:
 
     def stop(self) -> None:
         with self._lock:
+            if self._relay is not None:
+                self._relay.stop()  # first: no new async invocations (its calls are kept)
             if self._executor is not None:
                 self._executor.shutdown(wait=False, cancel_futures=True)
                 self._executor = None
@@ -592,6 +892,10 @@ class LambdaHarness:
             "AWS_EC2_METADATA_DISABLED": "true",
         })
         env.update(self.user_env)
+        if self._relay is not None and self._relay.running:
+            # aws-config 1.x (and botocore) read AWS_ENDPOINT_URL_<SERVICE> before
+            # AWS_ENDPOINT_URL; AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true disables both
+            env["AWS_ENDPOINT_URL_LAMBDA"] = self._relay.url
         return env
 
     def _spawn(self) -> None:
@@ -747,13 +1051,69 @@ class LambdaHarness:
         cargo-lambda 1.9.2 ignores ``X-Amz-Invocation-Type: Event`` and always
         answers synchronously, so the harness sends a normal invoke from a
         background thread and returns at once (Lambda would answer 202).
-        The Future resolves to the :class:`Invocation`.
+        The Future resolves to the :class:`Invocation`; :meth:`drain_async`
+        waits for all of them.
         """
         with self._lock:
             if self._executor is None:
                 self._executor = concurrent.futures.ThreadPoolExecutor(
                     max_workers=4, thread_name_prefix="lambda-async")
-            return self._executor.submit(self.invoke_detailed, event)
+            fut = self._executor.submit(self.invoke_detailed, event)
+            self._async_futures.append(fut)
+            return fut
+
+    def drain_async(self, timeout: float = 60.0) -> list[Invocation]:
+        """Wait until no asynchronous invocation is left, then return them.
+
+        Waits for every :meth:`invoke_async` future, those the relay started
+        included, and for the ones *they* start meanwhile: a relayed Event is
+        registered before its 202 goes out, hence before the invocation that
+        sent it can finish, so a chain of continuations is drained to its end.
+        Returns the :class:`Invocation` of each one finished since the previous
+        ``drain_async`` (start order; function errors and timeouts are
+        Invocations too).  Raises TimeoutError when some are still running
+        after ``timeout`` s, HarnessError when one failed in the harness itself
+        (e.g. the emulator answered 408, or the harness was stopped).
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                batch = self._async_futures[self._async_drained:]
+                pending = [f for f in batch if not f.done()]
+                if not pending:
+                    self._async_drained = len(self._async_futures)
+                    break
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(
+                    f"{len(pending)} asynchronous invocation(s) of {self.function_name} "
+                    f"still running after {timeout}s")
+            concurrent.futures.wait(pending, timeout=min(left, 1.0),
+                                    return_when=concurrent.futures.FIRST_COMPLETED)
+        out: list[Invocation] = []
+        for f in batch:
+            if f.cancelled():
+                raise HarnessError("an asynchronous invocation was cancelled (harness stopped)")
+            exc = f.exception()
+            if exc is not None:
+                raise HarnessError(f"an asynchronous invocation failed: {exc}") from exc
+            out.append(f.result())
+        return out
+
+    # ------------------------------------------------------------ relay
+
+    @property
+    def relay(self) -> Optional[AsyncInvokeRelay]:
+        return self._relay
+
+    @property
+    def relay_url(self) -> Optional[str]:
+        """The relay's base URL (what AWS_ENDPOINT_URL_LAMBDA is), None without one."""
+        return self._relay.url if self._relay is not None and self._relay.running else None
+
+    def relay_calls(self) -> list[RelayCall]:
+        """Every Invoke request the relay received (kept after stop())."""
+        return self._relay.calls() if self._relay is not None else []
 
     # ----------------------------------------------------------- inspection
 
@@ -800,4 +1160,4 @@ class LambdaHarness:
         return em.text() if em else ""
 
 
-__all__ = ["HarnessError", "Invocation", "LambdaHarness"]
+__all__ = ["AsyncInvokeRelay", "HarnessError", "Invocation", "LambdaHarness", "RelayCall"]
