@@ -181,6 +181,43 @@ def add_policy(statement):
             {"PolicyName": "bad", "PolicyDocument": {"Version": "2012-10-17", "Statement": statement}})
     return change
 
+def add_conditional_policy(statement):
+    """The policy behind an Fn::If, as the template does for optional permissions."""
+    def change(r):
+        r[role]["Properties"].setdefault("Policies", []).append({"Fn::If": [
+            "SomeCondition",
+            {"PolicyName": "bad", "PolicyDocument": {"Version": "2012-10-17", "Statement": statement}},
+            {"Ref": "AWS::NoValue"}]})
+    return change
+
+def add_policy_resource(statement):
+    def change(r):
+        r["BadPolicy"] = {"Type": "AWS::IAM::Policy", "Properties": {
+            "PolicyName": "bad", "Roles": [{"Ref": role}],
+            "PolicyDocument": {"Version": "2012-10-17", "Statement": statement}}}
+    return change
+
+def role_statements(r):
+    """Every statement of every role's inline policies, including policies behind Fn::If."""
+    for res in r.values():
+        if res["Type"] != "AWS::IAM::Role":
+            continue
+        for policy in res["Properties"].get("Policies", []):
+            for doc in [policy] + [b for b in policy.get("Fn::If", [])[1:] if isinstance(b, dict)]:
+                statements = doc.get("PolicyDocument", {}).get("Statement", [])
+                yield from statements if isinstance(statements, list) else [statements]
+
+def widen(action):
+    """The template's own statements that allow `action`, widened to Resource '*'."""
+    def change(r):
+        hits = [st for st in role_statements(r)
+                if action in ([st["Action"]] if isinstance(st.get("Action"), str) else st.get("Action", []))]
+        if not hits:
+            sys.exit(f"self-test: no statement in the template allows {action}")
+        for st in hits:
+            st["Resource"] = "*"
+    return change
+
 def drop_log_groups(r):
     for k in [k for k, v in r.items() if v["Type"] == "AWS::Logs::LogGroup"]:
         del r[k]
@@ -201,6 +238,32 @@ variant("ssm_writes_never_on_every_resource", "put-star",
         add_policy([{"Effect": "Allow", "Action": ["ssm:GetParameter", "ssm:PutParameter"], "Resource": "*"}]))
 variant("ssm_writes_never_on_every_resource", "delete-star",
         add_policy({"Effect": "Allow", "Action": "ssm:DeleteParameter", "Resource": ["*"]}))
+variant("ssm_writes_never_on_every_resource", "template-put-star", widen("ssm:PutParameter"))
+variant("iam_no_wildcard_action", "conditional-star",
+        add_conditional_policy([{"Effect": "Allow", "Action": "*", "Resource": "*"}]))
+variant("iam_statements_unconditional", "statement-if",
+        add_policy([{"Fn::If": ["SomeCondition",
+                                {"Effect": "Allow", "Action": "acm:DeleteCertificate", "Resource": "*"},
+                                {"Ref": "AWS::NoValue"}]}]))
+variant("dns_changes_never_on_every_resource", "star",
+        add_policy([{"Effect": "Allow", "Action": "route53:ChangeResourceRecordSets", "Resource": "*"}]))
+variant("dns_changes_never_on_every_resource", "conditional-star",
+        add_conditional_policy([{"Effect": "Allow", "Action": ["route53:ChangeResourceRecordSets"],
+                                 "Resource": ["arn:aws:route53:::hostedzone/Z1", "*"]}]))
+variant("dns_changes_never_on_every_resource", "template-zones-star", widen("route53:ChangeResourceRecordSets"))
+variant("certificate_deletes_never_on_every_resource", "star",
+        add_policy([{"Effect": "Allow", "Action": "acm:DeleteCertificate", "Resource": "*"}]))
+variant("certificate_deletes_never_on_every_resource", "policy-resource-star",
+        add_policy_resource([{"Effect": "Allow", "Action": ["ACM:deletecertificate"], "Resource": ["*"]}]))
+variant("certificate_deletes_never_on_every_resource", "template-star", widen("acm:DeleteCertificate"))
+variant("elb_writes_never_on_every_resource", "star",
+        add_policy([{"Effect": "Allow", "Action": ["elasticloadbalancing:ModifyListener"], "Resource": "*"}]))
+variant("elb_writes_never_on_every_resource", "template-star",
+        widen("elasticloadbalancing:AddListenerCertificates"))
+variant("endpoint_service_writes_never_on_every_resource", "star",
+        add_policy([{"Effect": "Allow", "Action": "ec2:RejectVpcEndpointConnections", "Resource": "*"}]))
+variant("endpoint_service_writes_never_on_every_resource", "template-star",
+        widen("ec2:ModifyVpcEndpointServiceConfiguration"))
 PY
     for bad in "$tmp"/bad/*.json; do
         rule="$(basename "$bad" .json)"; rule="${rule%%--*}"
