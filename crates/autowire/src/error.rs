@@ -40,6 +40,11 @@ pub enum Error {
         retryable: bool,
     },
 
+    /// AWS finished the work and it failed (a verification, a certificate): nothing to retry
+    /// until the cause is fixed.
+    #[error("{what}: {hint}")]
+    Failed { what: String, hint: String },
+
     /// The request itself is not something this function serves.
     #[error("{0}")]
     Unsupported(String),
@@ -60,6 +65,13 @@ impl Error {
 
     pub fn not_found(what: impl Into<String>, hint: impl Into<String>) -> Self {
         Error::NotFound {
+            what: what.into(),
+            hint: hint.into(),
+        }
+    }
+
+    pub fn failed(what: impl Into<String>, hint: impl Into<String>) -> Self {
+        Error::Failed {
             what: what.into(),
             hint: hint.into(),
         }
@@ -87,6 +99,14 @@ impl Error {
         )
     }
 
+    /// AWS's error code, for errors that came from an AWS call.
+    pub fn aws_code(&self) -> Option<&str> {
+        match self {
+            Error::Aws { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
     /// A label for logs and metrics, like controller-rs' `metric_label`.
     pub fn label(&self) -> &'static str {
         match self {
@@ -96,6 +116,7 @@ impl Error {
             Error::Conflict(_) => "conflict",
             Error::BadDescriptor { .. } => "bad_descriptor",
             Error::Aws { .. } => "aws",
+            Error::Failed { .. } => "failed",
             Error::Unsupported(_) => "unsupported",
         }
     }

@@ -4,8 +4,10 @@
 
 pub mod arn;
 pub mod aws;
+pub mod certificate;
 pub mod cfn;
 pub mod descriptor;
+pub mod dns;
 pub mod error;
 pub mod names;
 pub mod publication;

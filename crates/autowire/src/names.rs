@@ -26,6 +26,16 @@ pub fn validate_dns_name(name: &str, allow_wildcard: bool) -> Result<(), String>
     }
 }
 
+/// The name a wildcard stands under (`*.example.com` → `example.com`), lowercase, without the
+/// trailing dot. Plain names come back normalised the same way.
+pub fn base(name: &str) -> String {
+    let n = name.trim_end_matches('.').to_ascii_lowercase();
+    match n.strip_prefix("*.") {
+        Some(rest) => rest.to_string(),
+        None => n,
+    }
+}
+
 /// Whether a certificate name (`orders.example.com` or `*.example.com`) covers `host`, by the
 /// TLS rules: case-insensitive, and a wildcard stands for exactly one leftmost label.
 pub fn covers(cert_name: &str, host: &str) -> bool {

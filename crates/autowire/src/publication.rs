@@ -10,13 +10,22 @@ use serde_json::Value;
 use tracing::{info, warn};
 
 use crate::arn::Arn;
-use crate::aws::{Descriptors, EndpointServices, Listeners, Owner, Tier, Zones};
+use crate::aws::{
+    Descriptors, DnsRecords, EndpointService, EndpointServices, Listeners, Owner, StoredParameter,
+    Tier, Zones,
+};
 use crate::cfn::props::Props;
 use crate::cfn::{Answer, Request, Resource, Step};
-use crate::descriptor::{self, Acceptance, Descriptor, Port};
+use crate::descriptor::{self, Acceptance, Descriptor, Port, PrivateDns};
+use crate::dns;
 use crate::error::{Error, Result};
 use crate::names;
 use crate::zones;
+
+mod deletion;
+mod private_dns;
+
+pub use private_dns::OwnedRecord;
 
 pub const RESOURCE_TYPE: &str = "Custom::ServicePublication";
 
@@ -33,13 +42,6 @@ const PROPERTIES: &[&str] = &[
     "OnDeleteWithConnections",
 ];
 
-/// Properties this release does not act on yet: refused clearly rather than silently ignored.
-const NOT_YET: &[&str] = &[
-    "PrivateDnsName",
-    "PublicHostedZoneId",
-    "OnDeleteWithConnections",
-];
-
 /// The validated properties of a publication.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Spec {
@@ -50,19 +52,31 @@ pub struct Spec {
     pub tls_names: Vec<String>,
     pub allowed_accounts: Vec<String>,
     pub reject_unlisted: bool,
+    pub private_dns: Option<PrivateDnsSpec>,
+    pub on_delete: OnDelete,
+}
+
+/// A private DNS name for the service and the public zone that proves its domain is ours.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PrivateDnsSpec {
+    pub name: String,
+    pub zone_id: String,
+}
+
+/// What Delete does when consumers are still connected.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OnDelete {
+    /// Answer FAILED, naming them.
+    #[default]
+    Fail,
+    /// Reject their connections, then delete.
+    Reject,
 }
 
 impl Spec {
     pub fn parse(raw: &Value) -> Result<Spec> {
         let p = Props::new(raw, PROPERTIES)?;
         p.check_unknown()?;
-        for name in NOT_YET {
-            if p.opt_str(name)?.is_some() {
-                return Err(Error::Unsupported(format!(
-                    "{name} is not supported by this release of privatelink-autowire; remove it"
-                )));
-            }
-        }
         let service_id = p.req_str("ServiceId")?;
         if !is_service_id(&service_id) {
             return Err(Error::invalid(
@@ -98,6 +112,41 @@ impl Spec {
             }
         }
         let reject_unlisted = p.opt_bool("RejectUnlisted")?.unwrap_or(false);
+        let private_dns = match (p.opt_str("PrivateDnsName")?, p.opt_str("PublicHostedZoneId")?) {
+            (None, None) => None,
+            (Some(name), Some(zone)) => {
+                names::validate_dns_name(&name, true)
+                    .map_err(|e| Error::invalid("PrivateDnsName", e))?;
+                let zone_id =
+                    dns::parse_zone_id(&zone).map_err(|e| Error::invalid("PublicHostedZoneId", e))?;
+                Some(PrivateDnsSpec {
+                    name: name.trim_end_matches('.').to_ascii_lowercase(),
+                    zone_id,
+                })
+            }
+            (Some(_), None) => {
+                return Err(Error::invalid(
+                    "PublicHostedZoneId",
+                    "is required with PrivateDnsName: the public zone where the verification TXT record goes",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(Error::invalid(
+                    "PublicHostedZoneId",
+                    "is only used with PrivateDnsName; set both or neither",
+                ))
+            }
+        };
+        let on_delete = match p.opt_str("OnDeleteWithConnections")?.as_deref() {
+            None | Some("fail") => OnDelete::Fail,
+            Some("reject") => OnDelete::Reject,
+            Some(other) => {
+                return Err(Error::invalid(
+                    "OnDeleteWithConnections",
+                    format!("'{other}' is not one of fail, reject"),
+                ))
+            }
+        };
         Ok(Spec {
             service_id,
             key,
@@ -106,6 +155,8 @@ impl Spec {
             tls_names,
             allowed_accounts,
             reject_unlisted,
+            private_dns,
+            on_delete,
         })
     }
 
@@ -131,6 +182,10 @@ pub struct Policy {
     pub service_id: String,
     pub allowed_accounts: Vec<String>,
     pub reject_unlisted: bool,
+    /// The verification TXT record this publication wrote, so Delete (or a name change) can
+    /// remove exactly it, even once the service is gone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_dns_record: Option<OwnedRecord>,
 }
 
 impl Policy {
@@ -140,8 +195,8 @@ impl Policy {
 }
 
 /// Everything the publication needs from AWS.
-pub trait ProviderCloud: EndpointServices + Zones + Listeners + Descriptors {}
-impl<T: EndpointServices + Zones + Listeners + Descriptors> ProviderCloud for T {}
+pub trait ProviderCloud: EndpointServices + Zones + Listeners + Descriptors + DnsRecords {}
+impl<T: EndpointServices + Zones + Listeners + Descriptors + DnsRecords> ProviderCloud for T {}
 
 pub struct Publication<C> {
     cloud: Arc<C>,
@@ -152,21 +207,26 @@ impl<C: ProviderCloud> Publication<C> {
         Publication { cloud }
     }
 
-    /// Observe the endpoint service and build the desired descriptor and policy.
-    pub async fn desired(&self, spec: &Spec, home: &Arn) -> Result<(Descriptor, Policy)> {
-        let svc = self
-            .cloud
-            .describe_service(&spec.service_id)
-            .await?
-            .ok_or_else(|| {
-                Error::not_found(
-                    format!("endpoint service {}", spec.service_id),
-                    format!(
-                        "no such service in account {} region {}; check ServiceId and that this stack deploys there",
-                        home.account, home.region
-                    ),
-                )
-            })?;
+    /// The endpoint service, or a NotFound that says where we looked.
+    async fn service(&self, service_id: &str, home: &Arn) -> Result<EndpointService> {
+        self.cloud.describe_service(service_id).await?.ok_or_else(|| {
+            Error::not_found(
+                format!("endpoint service {service_id}"),
+                format!(
+                    "no such service in account {} region {}; check ServiceId and that this stack deploys there",
+                    home.account, home.region
+                ),
+            )
+        })
+    }
+
+    /// Build the desired descriptor and policy from the observed service.
+    pub async fn desired(
+        &self,
+        spec: &Spec,
+        svc: EndpointService,
+        home: &Arn,
+    ) -> Result<(Descriptor, Policy)> {
         let ids_by_name = self.cloud.zone_ids_by_name().await?;
         let az_ids = zones::ids_for_names(&svc.az_names, &ids_by_name)?;
         let ports = match &spec.ports {
@@ -215,32 +275,19 @@ impl<C: ProviderCloud> Publication<C> {
             service_id: spec.service_id.clone(),
             allowed_accounts: allowed,
             reject_unlisted: spec.reject_unlisted,
+            private_dns_record: None,
         };
         Ok((descriptor, policy))
     }
 
-    /// Make `name` hold `value`, owned by `owner`. Returns whether it was created by this call.
-    async fn ensure(&self, name: &str, value: &str, tier: Tier, owner: &Owner) -> Result<bool> {
-        match self.cloud.read(name).await? {
-            None => {
-                self.cloud.create(name, value, tier, owner).await?;
-                info!(parameter = name, "created");
-                Ok(true)
-            }
-            Some(existing) => {
-                self.check_owner(name, owner).await?;
-                if existing.value != value {
-                    self.cloud.overwrite(name, value, tier).await?;
-                    info!(parameter = name, "updated");
-                }
-                Ok(false)
-            }
-        }
-    }
-
-    async fn check_owner(&self, name: &str, owner: &Owner) -> Result<()> {
+    /// The parameter's current value if this resource owns it; `None` if it does not exist; a
+    /// Conflict naming the owner if someone else wrote it.
+    async fn owned(&self, name: &str, owner: &Owner) -> Result<Option<StoredParameter>> {
+        let Some(existing) = self.cloud.read(name).await? else {
+            return Ok(None);
+        };
         match self.cloud.owner(name).await? {
-            Some(o) if &o == owner => Ok(()),
+            Some(o) if &o == owner => Ok(Some(existing)),
             Some(o) => Err(Error::Conflict(format!(
                 "parameter {name} is already published by {} in stack {}; choose another ServiceKey or ParameterPrefix",
                 o.logical_id, o.stack_id
@@ -251,45 +298,78 @@ impl<C: ProviderCloud> Publication<C> {
         }
     }
 
-    /// Delete `name` if this resource owns it; anything else is left alone.
-    async fn remove_owned(&self, name: &str, owner: &Owner) -> Result<()> {
-        if self.cloud.read(name).await?.is_none() {
-            return Ok(());
-        }
-        match self.cloud.owner(name).await? {
-            Some(o) if &o == owner => {
-                self.cloud.delete(name).await?;
-                info!(parameter = name, "deleted");
+    /// Make `name` hold `value`, given what it holds now. Returns whether it was created.
+    async fn ensure(
+        &self,
+        name: &str,
+        existing: Option<&StoredParameter>,
+        value: &str,
+        tier: Tier,
+        owner: &Owner,
+    ) -> Result<bool> {
+        match existing {
+            None => {
+                self.cloud.create(name, value, tier, owner).await?;
+                info!(parameter = name, "created");
+                Ok(true)
             }
-            other => warn!(parameter = name, owner = ?other, "not ours; left alone"),
+            Some(e) if e.value != value => {
+                self.cloud.overwrite(name, value, tier).await?;
+                info!(parameter = name, "updated");
+                Ok(false)
+            }
+            Some(_) => Ok(false),
         }
-        Ok(())
-    }
-}
-
-fn owner_of(req: &Request) -> Owner {
-    Owner {
-        stack_id: req.stack_id.clone(),
-        logical_id: req.logical_id.clone(),
-    }
-}
-
-#[async_trait]
-impl<C: ProviderCloud + 'static> Resource for Publication<C> {
-    fn resource_type(&self) -> &'static str {
-        RESOURCE_TYPE
     }
 
-    async fn apply(&self, req: &Request, _progress: Option<&Value>) -> Result<Step> {
-        let spec = Spec::parse(&req.props)?;
+    /// Publish: private DNS first (it may have to wait), then the policy, then the descriptor.
+    async fn publish(
+        &self,
+        req: &Request,
+        spec: &Spec,
+        progress: &mut private_dns::Progress,
+    ) -> Result<Step> {
         let home = req.service_arn()?;
-        let (descriptor, policy) = self.desired(&spec, &home).await?;
         let owner = owner_of(req);
         let name = spec.descriptor_name();
         let policy_param = policy_name(&name);
+        // Refuse someone else's parameters before changing anything.
+        let existing_policy = self.owned(&policy_param, &owner).await?;
+        let existing_descriptor = self.owned(&name, &owner).await?;
+        let prior_record = existing_policy
+            .as_ref()
+            .and_then(|p| serde_json::from_str::<Policy>(&p.value).ok())
+            .and_then(|p| p.private_dns_record);
+        let mut svc = self.service(&spec.service_id, &home).await?;
+        let record = match &spec.private_dns {
+            Some(want) => {
+                match self
+                    .converge_private_dns(&mut svc, want, prior_record.as_ref(), progress)
+                    .await?
+                {
+                    private_dns::Converged::Verified(record) => Some(record),
+                    private_dns::Converged::Wait { after, waiting_for } => {
+                        return Ok(Step::Wait {
+                            progress: serde_json::to_value(&*progress).unwrap_or_default(),
+                            after,
+                            waiting_for,
+                        })
+                    }
+                }
+            }
+            None => {
+                if let Some(prior) = &prior_record {
+                    self.release_private_dns(&mut svc, prior).await?;
+                }
+                None
+            }
+        };
+        let (descriptor, mut policy) = self.desired(spec, svc, &home).await?;
+        policy.private_dns_record = record;
         let policy_created = self
             .ensure(
                 &policy_param,
+                existing_policy.as_ref(),
                 &policy.to_canonical_json(),
                 Tier::Standard,
                 &owner,
@@ -298,6 +378,7 @@ impl<C: ProviderCloud + 'static> Resource for Publication<C> {
         if let Err(e) = self
             .ensure(
                 &name,
+                existing_descriptor.as_ref(),
                 &descriptor.to_canonical_json(),
                 Tier::Advanced,
                 &owner,
@@ -324,7 +405,7 @@ impl<C: ProviderCloud + 'static> Resource for Publication<C> {
                 descriptor
                     .private_dns
                     .as_ref()
-                    .map(|d| d.state.clone())
+                    .map(|d: &PrivateDns| d.state.clone())
                     .unwrap_or_else(|| "none".into()),
             ),
             ("Digest".to_string(), descriptor.digest.clone()),
@@ -335,25 +416,45 @@ impl<C: ProviderCloud + 'static> Resource for Publication<C> {
             no_echo: false,
         }))
     }
+}
+
+fn owner_of(req: &Request) -> Owner {
+    Owner {
+        stack_id: req.stack_id.clone(),
+        logical_id: req.logical_id.clone(),
+    }
+}
+
+#[async_trait]
+impl<C: ProviderCloud + 'static> Resource for Publication<C> {
+    fn resource_type(&self) -> &'static str {
+        RESOURCE_TYPE
+    }
+
+    async fn apply(&self, req: &Request, progress: Option<&Value>) -> Result<Step> {
+        let spec = Spec::parse(&req.props)?;
+        let mut progress = private_dns::Progress::from_value(&spec.service_id, progress)?;
+        let result = self.publish(req, &spec, &mut progress).await;
+        if result.is_err() {
+            // A failed Create is never retried and a failed Update is rolled back: undo what
+            // this operation changed so nothing stray is left.
+            self.undo_private_dns(&progress).await;
+        }
+        result
+    }
 
     async fn cleanup(&self, req: &Request, _progress: Option<&Value>) -> Result<Step> {
-        let physical_id = req.physical_id.clone().unwrap_or_default();
-        let done = Step::Done(Answer {
-            physical_id: physical_id.clone(),
-            ..Answer::default()
-        });
-        let Some(name) = Arn::parse(&physical_id)
-            .ok()
-            .and_then(|a| a.parameter_name())
-        else {
-            warn!(physical_id = %physical_id, "not a parameter ARN; nothing of ours to delete");
-            return Ok(done);
-        };
-        let owner = owner_of(req);
-        // The descriptor goes first so consumers stop seeing the service before its policy goes.
-        self.remove_owned(&name, &owner).await?;
-        self.remove_owned(&policy_name(&name), &owner).await?;
-        Ok(done)
+        self.unpublish(req).await
+    }
+
+    async fn abandon(&self, req: &Request, progress: &Value) {
+        let service_id = Spec::parse(&req.props)
+            .map(|s| s.service_id)
+            .unwrap_or_default();
+        match private_dns::Progress::from_value(&service_id, Some(progress)) {
+            Ok(p) => self.undo_private_dns(&p).await,
+            Err(e) => warn!(error = %e, "unreadable progress; nothing undone"),
+        }
     }
 }
 

@@ -1,8 +1,9 @@
-//! The provider function: `Custom::ServicePublication`.
+//! The provider function: `Custom::ServicePublication` and `Custom::ServiceCertificate`.
 
 use std::sync::Arc;
 
 use autowire::aws::sdk::Sdk;
+use autowire::certificate::ServiceCertificate;
 use autowire::cfn::{HttpResponder, Invocation, Runtime, RuntimeConfig};
 use autowire::publication::Publication;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
@@ -13,7 +14,10 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let sdk = Arc::new(Sdk::from_env().await);
     let runtime = Runtime::new(
-        vec![Arc::new(Publication::new(sdk.clone()))],
+        vec![
+            Arc::new(Publication::new(sdk.clone())),
+            Arc::new(ServiceCertificate::new(sdk.clone())),
+        ],
         Arc::new(HttpResponder::new()),
         sdk,
         RuntimeConfig::from_env(),

@@ -9,9 +9,12 @@ use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use serde_json::Value;
 
 use super::{
-    Descriptors, EndpointService, EndpointServices, Functions, Listeners, Owner, StoredParameter,
-    Tier, Zones,
+    Connection, Descriptors, EndpointService, EndpointServices, Functions, Listener, Listeners,
+    Owner, StoredParameter, Tier, Verification, Zones,
 };
+
+mod acm;
+mod route53;
 use crate::descriptor::{Port, PrivateDns, Protocol};
 use crate::error::{Error, Operation, Result};
 
@@ -22,6 +25,8 @@ pub struct Sdk {
     pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
     pub ssm: aws_sdk_ssm::Client,
     pub lambda: aws_sdk_lambda::Client,
+    pub route53: aws_sdk_route53::Client,
+    pub acm: aws_sdk_acm::Client,
 }
 
 impl Sdk {
@@ -31,6 +36,8 @@ impl Sdk {
             elbv2: aws_sdk_elasticloadbalancingv2::Client::new(config),
             ssm: aws_sdk_ssm::Client::new(config),
             lambda: aws_sdk_lambda::Client::new(config),
+            route53: aws_sdk_route53::Client::new(config),
+            acm: aws_sdk_acm::Client::new(config),
         }
     }
 
@@ -110,7 +117,102 @@ impl EndpointServices for Sdk {
                             .unwrap_or_else(|| "pendingVerification".into()),
                     }
                 }),
+                verification: s
+                    .private_dns_name_configuration()
+                    .filter(|_| s.private_dns_name().is_some_and(|n| !n.is_empty()))
+                    .and_then(|c| {
+                        Some(Verification {
+                            name: c.name().filter(|n| !n.is_empty())?.to_string(),
+                            value: c.value().filter(|v| !v.is_empty())?.to_string(),
+                        })
+                    }),
             }))
+    }
+
+    async fn set_private_dns_name(&self, service_id: &str, name: Option<&str>) -> Result<()> {
+        let call = self
+            .ec2
+            .modify_vpc_endpoint_service_configuration()
+            .service_id(service_id);
+        let call = match name {
+            Some(n) => call.private_dns_name(n),
+            None => call.remove_private_dns_name(true),
+        };
+        call.send()
+            .await
+            .map_err(|e| sdk_error("ec2:ModifyVpcEndpointServiceConfiguration", e))?;
+        Ok(())
+    }
+
+    async fn start_private_dns_verification(&self, service_id: &str) -> Result<()> {
+        self.ec2
+            .start_vpc_endpoint_service_private_dns_verification()
+            .service_id(service_id)
+            .send()
+            .await
+            .map_err(|e| sdk_error("ec2:StartVpcEndpointServicePrivateDnsVerification", e))?;
+        Ok(())
+    }
+
+    async fn connections(&self, service_id: &str) -> Result<Vec<Connection>> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .ec2
+                .describe_vpc_endpoint_connections()
+                .filters(
+                    aws_sdk_ec2::types::Filter::builder()
+                        .name("service-id")
+                        .values(service_id)
+                        .build(),
+                )
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error("ec2:DescribeVpcEndpointConnections", e))?;
+            out.extend(page.vpc_endpoint_connections().iter().map(|c| {
+                Connection {
+                    endpoint_id: c.vpc_endpoint_id().unwrap_or_default().to_string(),
+                    owner: c.vpc_endpoint_owner().unwrap_or_default().to_string(),
+                    state: c
+                        .vpc_endpoint_state()
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_default(),
+                }
+            }));
+            match page.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    async fn reject_connections(&self, service_id: &str, endpoint_ids: &[String]) -> Result<()> {
+        const OP: Operation = "ec2:RejectVpcEndpointConnections";
+        let out = self
+            .ec2
+            .reject_vpc_endpoint_connections()
+            .service_id(service_id)
+            .set_vpc_endpoint_ids(Some(endpoint_ids.to_vec()))
+            .send()
+            .await
+            .map_err(|e| sdk_error(OP, e))?;
+        match out.unsuccessful().first() {
+            Some(item) => {
+                let err = item.error();
+                Err(Error::aws(
+                    OP,
+                    err.and_then(|e| e.code()).unwrap_or("Unknown"),
+                    format!(
+                        "{}: {}",
+                        item.resource_id().unwrap_or_default(),
+                        err.and_then(|e| e.message()).unwrap_or("not rejected")
+                    ),
+                ))
+            }
+            None => Ok(()),
+        }
     }
 }
 
@@ -171,6 +273,148 @@ impl Listeners for Sdk {
         ports.dedup();
         Ok(ports)
     }
+
+    async fn listener(&self, listener_arn: &str) -> Result<Option<Listener>> {
+        let out = match self
+            .elbv2
+            .describe_listeners()
+            .listener_arns(listener_arn)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) if code_of(&e) == Some("ListenerNotFound") => return Ok(None),
+            Err(e) => return Err(sdk_error("elasticloadbalancing:DescribeListeners", e)),
+        };
+        let Some(l) = out.listeners().first() else {
+            return Ok(None);
+        };
+        let protocol = l
+            .protocol()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_default();
+        let mut listener = Listener {
+            arn: listener_arn.to_string(),
+            load_balancer_arn: l.load_balancer_arn().unwrap_or_default().to_string(),
+            protocol,
+            default_certificate: None,
+            extra_certificates: Vec::new(),
+        };
+        if !listener.takes_certificates() {
+            return Ok(Some(listener));
+        }
+        let mut marker: Option<String> = None;
+        loop {
+            let page = self
+                .elbv2
+                .describe_listener_certificates()
+                .listener_arn(listener_arn)
+                .set_marker(marker.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error("elasticloadbalancing:DescribeListenerCertificates", e))?;
+            for c in page.certificates() {
+                let Some(arn) = c.certificate_arn() else {
+                    continue;
+                };
+                if c.is_default() == Some(true) {
+                    listener.default_certificate = Some(arn.to_string());
+                } else if !listener.extra_certificates.iter().any(|x| x == arn) {
+                    listener.extra_certificates.push(arn.to_string());
+                }
+            }
+            match page.next_marker() {
+                Some(m) if !m.is_empty() => marker = Some(m.to_string()),
+                _ => return Ok(Some(listener)),
+            }
+        }
+    }
+
+    async fn listeners_of(&self, load_balancer_arn: &str) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let page = match self
+                .elbv2
+                .describe_listeners()
+                .load_balancer_arn(load_balancer_arn)
+                .set_marker(marker.take())
+                .send()
+                .await
+            {
+                Ok(p) => p,
+                Err(e) if code_of(&e) == Some("LoadBalancerNotFound") => return Ok(out),
+                Err(e) => return Err(sdk_error("elasticloadbalancing:DescribeListeners", e)),
+            };
+            out.extend(
+                page.listeners()
+                    .iter()
+                    .filter_map(|l| l.listener_arn().map(str::to_string)),
+            );
+            match page.next_marker() {
+                Some(m) if !m.is_empty() => marker = Some(m.to_string()),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    async fn set_default_certificate(
+        &self,
+        listener_arn: &str,
+        certificate_arn: &str,
+    ) -> Result<()> {
+        self.elbv2
+            .modify_listener()
+            .listener_arn(listener_arn)
+            .certificates(elb_certificate(certificate_arn))
+            .send()
+            .await
+            .map_err(|e| sdk_error("elasticloadbalancing:ModifyListener", e))?;
+        Ok(())
+    }
+
+    async fn add_certificate(&self, listener_arn: &str, certificate_arn: &str) -> Result<()> {
+        self.elbv2
+            .add_listener_certificates()
+            .listener_arn(listener_arn)
+            .certificates(elb_certificate(certificate_arn))
+            .send()
+            .await
+            .map_err(|e| sdk_error("elasticloadbalancing:AddListenerCertificates", e))?;
+        Ok(())
+    }
+
+    async fn remove_certificate(&self, listener_arn: &str, certificate_arn: &str) -> Result<()> {
+        match self
+            .elbv2
+            .remove_listener_certificates()
+            .listener_arn(listener_arn)
+            .certificates(elb_certificate(certificate_arn))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            // Already off the listener (or the listener is gone): nothing to remove.
+            Err(e)
+                if matches!(
+                    code_of(&e),
+                    Some("CertificateNotFound" | "ListenerNotFound")
+                ) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(sdk_error(
+                "elasticloadbalancing:RemoveListenerCertificates",
+                e,
+            )),
+        }
+    }
+}
+
+fn elb_certificate(arn: &str) -> aws_sdk_elasticloadbalancingv2::types::Certificate {
+    aws_sdk_elasticloadbalancingv2::types::Certificate::builder()
+        .certificate_arn(arn)
+        .build()
 }
 
 impl Sdk {

@@ -156,6 +156,9 @@ pub trait Resource: Send + Sync + 'static {
     fn resource_type(&self) -> &'static str;
     async fn apply(&self, req: &Request, progress: Option<&Value>) -> Result<Step>;
     async fn cleanup(&self, req: &Request, progress: Option<&Value>) -> Result<Step>;
+    /// Undo what an unfinished Create or Update left behind when the runtime gives up waiting
+    /// on it (out of ServiceTimeout, or unable to continue). Best effort: log, don't fail.
+    async fn abandon(&self, _req: &Request, _progress: &Value) {}
 }
 
 /// What a continuation invocation carries.
@@ -464,6 +467,7 @@ impl Runtime {
                     waiting_for,
                 } => {
                     if now_ms() + after.as_millis() as u64 > budget_end_ms {
+                        self.abandon(&resource, req, &next, deadline).await;
                         return Some(Verdict::Failed(truncate_reason(&format!(
                             "gave up after {}s waiting for {waiting_for}; raise ServiceTimeout or check why it is slow",
                             budget.as_secs()
@@ -483,7 +487,7 @@ impl Runtime {
                         started_at_ms,
                         round: round + 1,
                     };
-                    let payload = serde_json::json!({ CONTINUATION_KEY: cont });
+                    let payload = serde_json::json!({ CONTINUATION_KEY: &cont });
                     return match self
                         .functions
                         .invoke_async(&inv.function_arn, payload)
@@ -493,13 +497,36 @@ impl Runtime {
                             info!(round = round + 1, "continuing in a new invocation");
                             None
                         }
-                        Err(e) => Some(Verdict::Failed(truncate_reason(&format!(
-                            "could not continue waiting for {waiting_for}: {}",
-                            e.reason()
-                        )))),
+                        Err(e) => {
+                            self.abandon(&resource, req, &cont.progress, deadline).await;
+                            Some(Verdict::Failed(truncate_reason(&format!(
+                                "could not continue waiting for {waiting_for}: {}",
+                                e.reason()
+                            ))))
+                        }
                     };
                 }
             }
+        }
+    }
+
+    /// Let the resource undo an unfinished Create/Update, within the time left.
+    async fn abandon(
+        &self,
+        resource: &Arc<dyn Resource>,
+        req: &Request,
+        progress: &Value,
+        deadline: Instant,
+    ) {
+        if req.kind == RequestKind::Delete {
+            return;
+        }
+        info!("abandoning the unfinished operation; undoing what it did");
+        if tokio::time::timeout_at(deadline, resource.abandon(req, progress))
+            .await
+            .is_err()
+        {
+            warn!("undo still running at the deadline; left unfinished");
         }
     }
 

@@ -130,6 +130,16 @@ pub fn logged_sdk(config: &SdkConfig, log: &CallLog) -> Sdk {
                 .interceptor(log.clone())
                 .build(),
         ),
+        route53: aws_sdk_route53::Client::from_conf(
+            aws_sdk_route53::config::Builder::from(config)
+                .interceptor(log.clone())
+                .build(),
+        ),
+        acm: aws_sdk_acm::Client::from_conf(
+            aws_sdk_acm::config::Builder::from(config)
+                .interceptor(log.clone())
+                .build(),
+        ),
         ssm: aws_sdk_ssm::Client::from_conf(
             aws_sdk_ssm::config::Builder::from(config)
                 .interceptor(log.clone())
