@@ -51,3 +51,19 @@ fn publication_fixtures_have_valid_properties() {
         }
     }
 }
+
+#[test]
+fn certificate_fixtures_have_valid_properties() {
+    let found: Vec<(String, Value)> = fixtures()
+        .into_iter()
+        .filter(|(_, v)| v["ResourceType"] == autowire::certificate::RESOURCE_TYPE)
+        .collect();
+    assert_eq!(found.len(), 3, "create, update and delete");
+    for (name, raw) in found {
+        autowire::certificate::Spec::parse(&raw["ResourceProperties"])
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        if let Some(old) = raw.get("OldResourceProperties") {
+            autowire::certificate::Spec::parse(old).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+    }
+}

@@ -12,7 +12,8 @@ Each module documents the AWS behaviour it adds:
 - ssm_sharing: AWS RAM sharing of Advanced-tier parameters, read by ARN from other accounts;
 - route53: transactional ChangeResourceRecordSets with AWS's InvalidChangeBatch messages;
 - listener_certs: default and SNI certificates of ELBv2 listeners, checked against ACM;
-- acm: DNS validation through public Route 53 records, CAA checks, certificates in use.
+- acm: DNS validation through public Route 53 records, CAA checks, certificates in use;
+- acm_summaries: ListCertificates summaries with SubjectAlternativeNameSummaries.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ def apply() -> list[str]:
     if _applied is None:
         from . import (
             acm,
+            acm_summaries,
             endpoint_services,
             endpoints,
             listener_certs,
@@ -43,6 +45,7 @@ def apply() -> list[str]:
             route53,
             listener_certs,
             acm,
+            acm_summaries,
         )
         _applied = [m.apply() for m in modules]
     return list(_applied)

@@ -11,6 +11,8 @@ use crate::fake::FakeCloud;
 /// A resource whose behaviour the request's `Mode` property picks.
 struct Scripted {
     calls: AtomicU32,
+    /// The progress values `abandon` was called with.
+    abandoned: Mutex<Vec<Value>>,
 }
 
 #[async_trait]
@@ -68,6 +70,10 @@ impl Resource for Scripted {
             ..Answer::default()
         }))
     }
+
+    async fn abandon(&self, _req: &Request, progress: &Value) {
+        self.abandoned.lock().unwrap().push(progress.clone());
+    }
 }
 
 #[derive(Default)]
@@ -101,6 +107,7 @@ struct Bed {
 fn bed() -> Bed {
     let resource = Arc::new(Scripted {
         calls: AtomicU32::new(0),
+        abandoned: Mutex::new(Vec::new()),
     });
     let recorder = Arc::new(Recorder::default());
     let cloud = Arc::new(FakeCloud::default());
@@ -409,6 +416,31 @@ async fn waits_give_up_at_the_service_timeout() {
         .as_str()
         .unwrap()
         .contains("gave up after 10s waiting for the thing"));
+    assert_eq!(
+        *b.resource.abandoned.lock().unwrap(),
+        vec![json!({"n": 1})],
+        "the unfinished Create is undone with its progress"
+    );
+}
+
+#[tokio::test]
+async fn a_continuation_that_cannot_start_is_undone_and_answered() {
+    let b = bed();
+    b.cloud.inject(
+        "lambda:Invoke",
+        crate::fake::Fault::Fail("AccessDeniedException".into(), "denied".into()),
+    );
+    b.runtime
+        .handle(event("Create", json!({"Mode": "wait"})), inv(40))
+        .await
+        .unwrap();
+    let a = b.only_answer();
+    assert_eq!(a["Status"], "FAILED");
+    assert!(a["Reason"]
+        .as_str()
+        .unwrap()
+        .contains("could not continue waiting"));
+    assert_eq!(*b.resource.abandoned.lock().unwrap(), vec![json!({"n": 1})]);
 }
 
 #[tokio::test]

@@ -160,6 +160,7 @@ pub struct ProviderService {
     pub service_name: String,
     pub nlb_arn: String,
     pub subnet_az_ids: Vec<String>,
+    pub target_group_arn: String,
 }
 
 pub async fn provider_service(
@@ -224,7 +225,7 @@ pub async fn provider_service(
         .default_actions(
             aws_sdk_elasticloadbalancingv2::types::Action::builder()
                 .r#type(aws_sdk_elasticloadbalancingv2::types::ActionTypeEnum::Forward)
-                .target_group_arn(tg_arn)
+                .target_group_arn(&tg_arn)
                 .build(),
         )
         .send()
@@ -243,5 +244,6 @@ pub async fn provider_service(
         service_name: conf.service_name().unwrap().to_string(),
         nlb_arn,
         subnet_az_ids: az_ids.iter().map(|s| s.to_string()).collect(),
+        target_group_arn: tg_arn,
     }
 }
