@@ -29,6 +29,32 @@ async fn public_zone(config: &SdkConfig, label: &str) -> (String, String) {
     (id.to_string(), domain)
 }
 
+/// What every test here starts from: the provider account's SDK (calls logged) and a zone.
+struct Bed {
+    url: String,
+    config: SdkConfig,
+    log: CallLog,
+    sdk: autowire::aws::sdk::Sdk,
+    zone: String,
+    domain: String,
+}
+
+async fn bed(label: &str) -> Option<Bed> {
+    let url = emulator_url()?;
+    let config = account_config(&url, PROVIDER).await;
+    let log = CallLog::default();
+    let sdk = logged_sdk(&config, &log);
+    let (zone, domain) = public_zone(&config, label).await;
+    Some(Bed {
+        url,
+        config,
+        log,
+        sdk,
+        zone,
+        domain,
+    })
+}
+
 fn owner() -> Owner {
     Owner {
         stack_id: "arn:aws:cloudformation:us-east-1:111111111111:stack/wire/1".into(),
@@ -55,11 +81,16 @@ async fn issued(sdk: &autowire::aws::sdk::Sdk, zone: &str, domain: &str) -> Stri
 
 #[tokio::test]
 async fn route53_adapter_writes_reads_and_removes_exactly_its_records() {
-    let Some(url) = emulator_url() else { return };
-    let config = account_config(&url, PROVIDER).await;
-    let log = CallLog::default();
-    let sdk = logged_sdk(&config, &log);
-    let (zone, domain) = public_zone(&config, "wire-dns").await;
+    let Some(Bed {
+        log,
+        sdk,
+        zone,
+        domain,
+        ..
+    }) = bed("wire-dns").await
+    else {
+        return;
+    };
 
     let z = sdk.hosted_zone(&zone).await.unwrap().unwrap();
     assert_eq!((z.name.as_str(), z.private), (domain.as_str(), false));
@@ -102,11 +133,12 @@ async fn route53_adapter_writes_reads_and_removes_exactly_its_records() {
 
 #[tokio::test]
 async fn acm_adapter_requests_idempotently_validates_by_dns_and_deletes() {
-    let Some(url) = emulator_url() else { return };
-    let config = account_config(&url, PROVIDER).await;
-    let log = CallLog::default();
-    let sdk = logged_sdk(&config, &log);
-    let (zone, domain) = public_zone(&config, "wire-acm").await;
+    let Some(Bed {
+        sdk, zone, domain, ..
+    }) = bed("wire-acm").await
+    else {
+        return;
+    };
     let token = unique().replace('-', "");
     let names = vec![format!("*.{domain}")];
 
@@ -155,11 +187,16 @@ async fn acm_adapter_requests_idempotently_validates_by_dns_and_deletes() {
 
 #[tokio::test]
 async fn listener_adapter_adds_swaps_and_removes_certificates() {
-    let Some(url) = emulator_url() else { return };
-    let config = account_config(&url, PROVIDER).await;
-    let log = CallLog::default();
-    let sdk = logged_sdk(&config, &log);
-    let (zone, domain) = public_zone(&config, "wire-elb").await;
+    let Some(Bed {
+        config,
+        sdk,
+        zone,
+        domain,
+        ..
+    }) = bed("wire-elb").await
+    else {
+        return;
+    };
     let svc = provider_service(&config, "wire-elb", &["use1-az1"], 80).await;
     let a = issued(&sdk, &zone, &format!("a.{domain}")).await;
     let b = issued(&sdk, &zone, &format!("b.{domain}")).await;
@@ -233,11 +270,17 @@ async fn listener_adapter_adds_swaps_and_removes_certificates() {
 
 #[tokio::test]
 async fn endpoint_service_adapter_sets_and_verifies_private_dns_and_rejects_connections() {
-    let Some(url) = emulator_url() else { return };
-    let config = account_config(&url, PROVIDER).await;
-    let log = CallLog::default();
-    let sdk = logged_sdk(&config, &log);
-    let (zone, domain) = public_zone(&config, "wire-pdns").await;
+    let Some(Bed {
+        url,
+        config,
+        sdk,
+        zone,
+        domain,
+        ..
+    }) = bed("wire-pdns").await
+    else {
+        return;
+    };
     let svc = provider_service(&config, "wire-pdns", &["use1-az1"], 443).await;
     let name = format!("orders.{domain}");
 

@@ -161,6 +161,14 @@ pub trait Resource: Send + Sync + 'static {
     async fn abandon(&self, _req: &Request, _progress: &Value) {}
 }
 
+/// Where a run of passes starts: fresh, or from a continuation.
+struct Pass {
+    progress: Option<Value>,
+    started_at_ms: u64,
+    round: u32,
+    not_before_ms: u64,
+}
+
 /// What a continuation invocation carries.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Continuation {
@@ -168,7 +176,15 @@ pub struct Continuation {
     pub progress: Value,
     pub started_at_ms: u64,
     pub round: u32,
+    /// Don't run the next pass before this time (ms since the epoch): the rest of the wait
+    /// that did not fit in the previous invocation.
+    #[serde(default)]
+    pub not_before_ms: u64,
 }
+
+/// A hand-over needs this much of the invocation left: the asynchronous invoke, and a FAILED
+/// answer if that invoke fails.
+const HANDOVER_RESERVE: Duration = Duration::from_secs(2);
 
 /// Facts about the current Lambda invocation.
 #[derive(Clone, Debug)]
@@ -331,13 +347,20 @@ impl Runtime {
     /// Handle one Lambda invocation: a CloudFormation request or a continuation of one.
     pub async fn handle(&self, event: Value, inv: Invocation) -> Result<Outcome, InvocationError> {
         let started = Instant::now();
-        let (raw, progress, started_at_ms, round) = match event.get(CONTINUATION_KEY) {
+        let (raw, progress, started_at_ms, round, not_before_ms) = match event.get(CONTINUATION_KEY)
+        {
             Some(c) => {
                 let c: Continuation = serde_json::from_value(c.clone())
                     .map_err(|e| InvocationError::NotARequest(format!("bad continuation: {e}")))?;
-                (c.request, Some(c.progress), c.started_at_ms, c.round)
+                (
+                    c.request,
+                    Some(c.progress),
+                    c.started_at_ms,
+                    c.round,
+                    c.not_before_ms,
+                )
             }
-            None => (event, None, now_ms(), 0),
+            None => (event, None, now_ms(), 0, 0),
         };
         let env = Envelope::read(&raw)
             .ok_or_else(|| InvocationError::NotARequest("no ResponseURL".into()))?;
@@ -365,7 +388,18 @@ impl Runtime {
                     Ok(typed) => {
                         let req = Request::from_event(typed);
                         match self
-                            .drive(&req, &raw, progress, started_at_ms, round, deadline, &inv)
+                            .drive(
+                                &req,
+                                &raw,
+                                Pass {
+                                    progress,
+                                    started_at_ms,
+                                    round,
+                                    not_before_ms,
+                                },
+                                deadline,
+                                &inv,
+                            )
                             .await
                         {
                             Some(v) => v,
@@ -381,17 +415,20 @@ impl Runtime {
     }
 
     /// Run apply/cleanup until done, failed, out of time, or handed to a continuation (`None`).
-    #[allow(clippy::too_many_arguments)]
     async fn drive(
         &self,
         req: &Request,
         raw: &Value,
-        mut progress: Option<Value>,
-        started_at_ms: u64,
-        round: u32,
+        pass: Pass,
         deadline: Instant,
         inv: &Invocation,
     ) -> Option<Verdict> {
+        let Pass {
+            mut progress,
+            started_at_ms,
+            round,
+            not_before_ms,
+        } = pass;
         if req.kind == RequestKind::Delete
             && req
                 .physical_id
@@ -422,6 +459,26 @@ impl Runtime {
             Err(e) => return Some(Verdict::Failed(e.reason())),
         };
         let budget_end_ms = started_at_ms + budget.as_millis() as u64;
+        // The rest of a wait the previous invocation could not finish.
+        let rest = Duration::from_millis(not_before_ms.saturating_sub(now_ms()));
+        if !rest.is_zero() {
+            if let Some(verdict) = self
+                .pause(
+                    &resource,
+                    req,
+                    raw,
+                    progress.as_ref().unwrap_or(&Value::Null),
+                    (started_at_ms, round),
+                    rest,
+                    "the rest of the wait",
+                    deadline,
+                    inv,
+                )
+                .await
+            {
+                return verdict;
+            }
+        }
         loop {
             let now = Instant::now();
             if now >= deadline {
@@ -474,40 +531,82 @@ impl Runtime {
                         ))));
                     }
                     info!(waiting_for = %waiting_for, after_ms = after.as_millis() as u64, "waiting");
-                    // Sleep here when the next pass still fits in this invocation; otherwise continue
-                    // in a fresh one so the wait can outlast the Lambda timeout.
-                    if Instant::now() + after * 2 < deadline {
-                        tokio::time::sleep(after).await;
-                        progress = Some(next);
-                        continue;
-                    }
-                    let cont = Continuation {
-                        request: raw.clone(),
-                        progress: next,
-                        started_at_ms,
-                        round: round + 1,
-                    };
-                    let payload = serde_json::json!({ CONTINUATION_KEY: &cont });
-                    return match self
-                        .functions
-                        .invoke_async(&inv.function_arn, payload)
+                    if let Some(verdict) = self
+                        .pause(
+                            &resource,
+                            req,
+                            raw,
+                            &next,
+                            (started_at_ms, round),
+                            after,
+                            &waiting_for,
+                            deadline,
+                            inv,
+                        )
                         .await
                     {
-                        Ok(()) => {
-                            info!(round = round + 1, "continuing in a new invocation");
-                            None
-                        }
-                        Err(e) => {
-                            self.abandon(&resource, req, &cont.progress, deadline).await;
-                            Some(Verdict::Failed(truncate_reason(&format!(
-                                "could not continue waiting for {waiting_for}: {}",
-                                e.reason()
-                            ))))
-                        }
-                    };
+                        return verdict;
+                    }
+                    progress = Some(next);
                 }
             }
         }
+    }
+
+    /// Wait `after` before the next pass: here when it fits in this invocation with room for a
+    /// pass, otherwise as much as fits, then hand over to a fresh invocation that waits out the
+    /// rest (so a wait never turns into a storm of back-to-back invocations). `None`: go on
+    /// with the next pass here. `Some(None)`: handed over. `Some(Some(v))`: answer `v`.
+    #[allow(clippy::too_many_arguments)]
+    async fn pause(
+        &self,
+        resource: &Arc<dyn Resource>,
+        req: &Request,
+        raw: &Value,
+        progress: &Value,
+        (started_at_ms, round): (u64, u32),
+        after: Duration,
+        waiting_for: &str,
+        deadline: Instant,
+        inv: &Invocation,
+    ) -> Option<Option<Verdict>> {
+        let now = Instant::now();
+        if now + after * 2 < deadline {
+            tokio::time::sleep(after).await;
+            return None;
+        }
+        let fits = deadline
+            .saturating_duration_since(now)
+            .saturating_sub(HANDOVER_RESERVE);
+        let slept = after.min(fits);
+        tokio::time::sleep(slept).await;
+        let cont = Continuation {
+            request: raw.clone(),
+            progress: progress.clone(),
+            started_at_ms,
+            round: round + 1,
+            not_before_ms: now_ms() + (after - slept).as_millis() as u64,
+        };
+        let payload = serde_json::json!({ CONTINUATION_KEY: &cont });
+        Some(
+            match self
+                .functions
+                .invoke_async(&inv.function_arn, payload)
+                .await
+            {
+                Ok(()) => {
+                    info!(round = round + 1, "continuing in a new invocation");
+                    None
+                }
+                Err(e) => {
+                    self.abandon(resource, req, &cont.progress, deadline).await;
+                    Some(Verdict::Failed(truncate_reason(&format!(
+                        "could not continue waiting for {waiting_for}: {}",
+                        e.reason()
+                    ))))
+                }
+            },
+        )
     }
 
     /// Let the resource undo an unfinished Create/Update, within the time left.

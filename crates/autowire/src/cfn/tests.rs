@@ -423,7 +423,7 @@ async fn waits_give_up_at_the_service_timeout() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_continuation_that_cannot_start_is_undone_and_answered() {
     let b = bed();
     b.cloud.inject(
@@ -483,4 +483,33 @@ fn margins_scale_with_the_time_left() {
         safety_margin(Duration::from_secs(1)),
         Duration::from_millis(500)
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wait_longer_than_the_invocation_is_waited_out_not_polled_in_a_storm() {
+    let b = bed();
+    // 10 s left: the 30 s wait can't fit. This invocation waits what fits, then hands over.
+    let out = b
+        .runtime
+        .handle(event("Create", json!({"Mode": "wait"})), inv(10))
+        .await
+        .unwrap();
+    assert_eq!(out, Outcome::Continued { round: 1 });
+    let (_, payload) = b.cloud.state.lock().unwrap().invocations.pop().unwrap();
+    let not_before = payload[CONTINUATION_KEY]["not_before_ms"].as_u64().unwrap();
+    assert!(
+        not_before > now_ms() + 15_000,
+        "the rest of the wait travels with the continuation"
+    );
+    // The next invocation has no more room than the first: it only waits, and hands over again,
+    // without another pass.
+    let calls = b.resource.calls.load(Ordering::SeqCst);
+    let out = b.runtime.handle(payload, inv(10)).await.unwrap();
+    assert_eq!(out, Outcome::Continued { round: 2 });
+    assert_eq!(
+        b.resource.calls.load(Ordering::SeqCst),
+        calls,
+        "no pass before its time"
+    );
+    assert!(b.answers().is_empty());
 }

@@ -177,6 +177,27 @@ fn usable(s: &mut State, op: &'static str, cert: &str) -> Result<()> {
     }
 }
 
+impl FakeCloud {
+    /// Record a listener-certificate call, check the certificate can go on a listener, then
+    /// change the listener.
+    async fn with_usable_certificate(
+        &self,
+        op: &'static str,
+        listener_arn: &str,
+        cert: &str,
+        change: impl FnOnce(&'static str, &mut FakeListener) -> Result<()>,
+    ) -> Result<()> {
+        self.call(op, true).await?;
+        let mut s = self.state.lock().unwrap();
+        usable(&mut s, op, cert)?;
+        let l = s
+            .tls_listeners
+            .get_mut(listener_arn)
+            .ok_or_else(|| listener_not_found(op, listener_arn))?;
+        change(op, l)
+    }
+}
+
 #[async_trait]
 impl Listeners for FakeCloud {
     async fn listener_ports(&self, arns: &[String]) -> Result<Vec<Port>> {
@@ -226,38 +247,38 @@ impl Listeners for FakeCloud {
     }
 
     async fn set_default_certificate(&self, listener_arn: &str, cert: &str) -> Result<()> {
-        const OP: &str = "elasticloadbalancing:ModifyListener";
-        self.call(OP, true).await?;
-        let mut s = self.state.lock().unwrap();
-        usable(&mut s, OP, cert)?;
-        let l = s
-            .tls_listeners
-            .get_mut(listener_arn)
-            .ok_or_else(|| listener_not_found(OP, listener_arn))?;
-        l.default_certificate = Some(cert.to_string());
-        Ok(())
+        self.with_usable_certificate(
+            "elasticloadbalancing:ModifyListener",
+            listener_arn,
+            cert,
+            |_, l| {
+                l.default_certificate = Some(cert.to_string());
+                Ok(())
+            },
+        )
+        .await
     }
 
     async fn add_certificate(&self, listener_arn: &str, cert: &str) -> Result<()> {
-        const OP: &str = "elasticloadbalancing:AddListenerCertificates";
-        self.call(OP, true).await?;
-        let mut s = self.state.lock().unwrap();
-        usable(&mut s, OP, cert)?;
-        let l = s
-            .tls_listeners
-            .get_mut(listener_arn)
-            .ok_or_else(|| listener_not_found(OP, listener_arn))?;
-        if !matches!(l.protocol.as_str(), "TLS" | "HTTPS") {
-            return Err(Error::aws(
-                OP,
-                "InvalidConfigurationRequest",
-                format!("Listener '{listener_arn}' does not support certificates"),
-            ));
-        }
-        if !l.extra_certificates.iter().any(|c| c == cert) {
-            l.extra_certificates.push(cert.to_string());
-        }
-        Ok(())
+        self.with_usable_certificate(
+            "elasticloadbalancing:AddListenerCertificates",
+            listener_arn,
+            cert,
+            |op, l| {
+                if !matches!(l.protocol.as_str(), "TLS" | "HTTPS") {
+                    return Err(Error::aws(
+                        op,
+                        "InvalidConfigurationRequest",
+                        format!("Listener '{listener_arn}' does not support certificates"),
+                    ));
+                }
+                if !l.extra_certificates.iter().any(|c| c == cert) {
+                    l.extra_certificates.push(cert.to_string());
+                }
+                Ok(())
+            },
+        )
+        .await
     }
 
     async fn remove_certificate(&self, listener_arn: &str, cert: &str) -> Result<()> {
