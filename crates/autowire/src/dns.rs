@@ -23,9 +23,9 @@ pub fn parse_zone_id(raw: &str) -> Result<String, String> {
     }
 }
 
-/// The public zone `zone_id`, checked to hold every one of `names`. `property` names the
-/// property the zone came from, for the error.
-pub async fn public_zone<C: DnsRecords + ?Sized>(
+/// The zone `zone_id`, checked to hold every one of `names`. `property` names the property the
+/// zone came from, for the error.
+pub async fn zone_holding<C: DnsRecords + ?Sized>(
     cloud: &C,
     zone_id: &str,
     property: &str,
@@ -37,20 +37,31 @@ pub async fn public_zone<C: DnsRecords + ?Sized>(
             format!("check {property}; the zone must be in this account"),
         )
     })?;
+    if let Some(outside) = names.iter().find(|n| !zone.holds(n)) {
+        return Err(Error::invalid(
+            property,
+            format!(
+                "{outside} is not in zone {zone_id} ({}); give the zone that holds it",
+                zone.name
+            ),
+        ));
+    }
+    Ok(zone)
+}
+
+/// Like [`zone_holding`], and the zone must be public (validation records live in public DNS).
+pub async fn public_zone<C: DnsRecords + ?Sized>(
+    cloud: &C,
+    zone_id: &str,
+    property: &str,
+    names: &[String],
+) -> Result<HostedZone> {
+    let zone = zone_holding(cloud, zone_id, property, names).await?;
     if zone.private {
         return Err(Error::invalid(
             property,
             format!(
                 "{zone_id} ({}) is a private zone; validation records must be in public DNS, so give a public zone",
-                zone.name
-            ),
-        ));
-    }
-    if let Some(outside) = names.iter().find(|n| !zone.holds(n)) {
-        return Err(Error::invalid(
-            property,
-            format!(
-                "{outside} is not in zone {zone_id} ({}); give the public zone that holds it",
                 zone.name
             ),
         ));

@@ -9,6 +9,7 @@ pub mod cfn;
 pub mod descriptor;
 pub mod dns;
 pub mod error;
+pub mod link;
 pub mod names;
 pub mod publication;
 pub mod zones;

@@ -36,6 +36,12 @@ pub fn base(name: &str) -> String {
     }
 }
 
+/// The domain a name sits in: `orders.link.example.com` → `link.example.com`.
+pub fn parent(name: &str) -> String {
+    let n = base(name);
+    n.split_once('.').map(|(_, p)| p.to_string()).unwrap_or(n)
+}
+
 /// Whether a certificate name (`orders.example.com` or `*.example.com`) covers `host`, by the
 /// TLS rules: case-insensitive, and a wildcard stands for exactly one leftmost label.
 pub fn covers(cert_name: &str, host: &str) -> bool {

@@ -309,3 +309,147 @@ pub trait Descriptors: Send + Sync {
 pub trait Functions: Send + Sync {
     async fn invoke_async(&self, function_arn: &str, payload: Value) -> Result<()>;
 }
+
+// ------------------------------------------------------------------ consumer side
+
+/// A consumer subnet with its AZ **ID** in the consumer's account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Subnet {
+    pub id: String,
+    pub vpc_id: String,
+    pub az_id: String,
+}
+
+/// The consumer's VPCs and subnets.
+#[async_trait]
+pub trait Networks: Send + Sync {
+    /// The VPC's IPv4 CIDR blocks; `None` if no such VPC.
+    async fn vpc_cidrs(&self, vpc_id: &str) -> Result<Option<Vec<String>>>;
+    /// The subnets that exist among `ids` (missing ones are left out).
+    async fn subnets(&self, ids: &[String]) -> Result<Vec<Subnet>>;
+}
+
+/// Tags every resource a link owns carries.
+pub const LINK_TAG: &str = "privatelink-autowire:link-id";
+pub const DESCRIPTOR_TAG: &str = "privatelink-autowire:descriptor";
+pub const DIGEST_TAG: &str = "privatelink-autowire:digest";
+
+/// An interface endpoint, as its owner sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    pub id: String,
+    pub service_name: String,
+    pub vpc_id: String,
+    /// `pendingAcceptance`, `pending`, `available`, `rejected`, `failed`, `deleting`, `deleted`…
+    pub state: String,
+    pub subnet_ids: Vec<String>,
+    pub security_group_ids: Vec<String>,
+    pub private_dns_enabled: bool,
+    /// The regional DNS name first, then one per AZ.
+    pub dns_names: Vec<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl Endpoint {
+    /// Gone, or on its way out: not something to build on.
+    pub fn is_gone(&self) -> bool {
+        matches!(self.state.as_str(), "deleting" | "deleted")
+    }
+}
+
+/// What to create.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewEndpoint {
+    pub vpc_id: String,
+    pub service_name: String,
+    pub subnet_ids: Vec<String>,
+    pub security_group_ids: Vec<String>,
+    pub private_dns_enabled: bool,
+    /// Makes a retried create return the same endpoint.
+    pub client_token: String,
+    pub tags: Vec<(String, String)>,
+}
+
+/// An in-place change to an endpoint; empty lists change nothing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EndpointChange {
+    pub add_subnets: Vec<String>,
+    pub remove_subnets: Vec<String>,
+    pub add_groups: Vec<String>,
+    pub remove_groups: Vec<String>,
+    pub private_dns_enabled: Option<bool>,
+    /// Tags to set (the descriptor and digest follow the descriptor).
+    pub tags: Vec<(String, String)>,
+}
+
+impl EndpointChange {
+    pub fn is_empty(&self) -> bool {
+        *self == EndpointChange::default()
+    }
+}
+
+/// Interface VPC endpoints (consumer side).
+#[async_trait]
+pub trait Endpoints: Send + Sync {
+    /// Endpoints carrying tag `key`=`value`, deleted ones left out.
+    async fn endpoints_tagged(&self, key: &str, value: &str) -> Result<Vec<Endpoint>>;
+    /// `None` if it does not exist (or is deleted).
+    async fn endpoint(&self, id: &str) -> Result<Option<Endpoint>>;
+    async fn create_endpoint(&self, new: &NewEndpoint) -> Result<Endpoint>;
+    async fn modify_endpoint(&self, id: &str, change: &EndpointChange) -> Result<()>;
+    /// Start deleting; deleting what is already gone is success.
+    async fn delete_endpoint(&self, id: &str) -> Result<()>;
+}
+
+/// One ingress rule: protocol (`tcp`/`udp`), port, source CIDR.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct IngressRule {
+    pub protocol: String,
+    pub port: u16,
+    pub cidr: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecurityGroup {
+    pub id: String,
+    pub vpc_id: String,
+    pub rules: Vec<IngressRule>,
+}
+
+/// VPC security groups.
+#[async_trait]
+pub trait SecurityGroups: Send + Sync {
+    async fn groups_tagged(&self, key: &str, value: &str) -> Result<Vec<SecurityGroup>>;
+    async fn create_group(
+        &self,
+        vpc_id: &str,
+        name: &str,
+        description: &str,
+        tags: &[(String, String)],
+    ) -> Result<String>;
+    async fn authorize(&self, group_id: &str, rules: &[IngressRule]) -> Result<()>;
+    async fn revoke(&self, group_id: &str, rules: &[IngressRule]) -> Result<()>;
+    /// Deleting what is already gone is success; a group still in use is a retryable error.
+    async fn delete_group(&self, group_id: &str) -> Result<()>;
+}
+
+/// Private hosted zones a link creates for its alias.
+#[async_trait]
+pub trait PrivateZones: Send + Sync {
+    /// Private zones associated with the VPC, with their tags.
+    async fn zones_of_vpc(
+        &self,
+        vpc_id: &str,
+    ) -> Result<Vec<(HostedZone, BTreeMap<String, String>)>>;
+    /// Create a private zone for `name` associated with the VPC, then tag it.
+    async fn create_private_zone(
+        &self,
+        name: &str,
+        vpc_id: &str,
+        caller_reference: &str,
+        tags: &[(String, String)],
+    ) -> Result<HostedZone>;
+    /// Deleting what is already gone is success. A zone that still holds records other than
+    /// its SOA and NS is refused (`HostedZoneNotEmpty`).
+    async fn delete_zone(&self, zone_id: &str) -> Result<()>;
+}

@@ -14,6 +14,7 @@ use super::{
 };
 
 mod acm;
+mod consumer;
 mod route53;
 use crate::descriptor::{Port, PrivateDns, Protocol};
 use crate::error::{Error, Operation, Result};

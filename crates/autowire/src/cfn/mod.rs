@@ -159,6 +159,12 @@ pub trait Resource: Send + Sync + 'static {
     /// Undo what an unfinished Create or Update left behind when the runtime gives up waiting
     /// on it (out of ServiceTimeout, or unable to continue). Best effort: log, don't fail.
     async fn abandon(&self, _req: &Request, _progress: &Value) {}
+    /// The PhysicalResourceId a failed Create answers with. By default one that makes the
+    /// following Delete a no-op; a resource that finds what it made by tags can give its own, so
+    /// that Delete cleans up after a Create that failed half way.
+    fn failed_create_physical_id(&self, _req: &Request) -> Option<String> {
+        None
+    }
 }
 
 /// Where a run of passes starts: fresh, or from a continuation.
@@ -289,6 +295,8 @@ struct Envelope {
     logical_id: String,
     physical_id: Option<String>,
     kind: Option<RequestKind>,
+    /// What a failed Create answers with, when the resource chose it.
+    failed_create_id: Option<String>,
 }
 
 impl Envelope {
@@ -310,11 +318,15 @@ impl Envelope {
                 .and_then(Value::as_str)
                 .map(str::to_string),
             kind,
+            failed_create_id: None,
         })
     }
 
     /// The PhysicalResourceId to give with a FAILED answer.
     fn failed_physical_id(&self) -> String {
+        if let (Some(RequestKind::Create), Some(id)) = (&self.kind, &self.failed_create_id) {
+            return id.clone();
+        }
         match (&self.kind, &self.physical_id) {
             (Some(RequestKind::Create), _) | (_, None) => {
                 format!("{FAILED_CREATE_PREFIX}{}", self.request_id)
@@ -362,7 +374,7 @@ impl Runtime {
             }
             None => (event, None, now_ms(), 0, 0),
         };
-        let env = Envelope::read(&raw)
+        let mut env = Envelope::read(&raw)
             .ok_or_else(|| InvocationError::NotARequest("no ResponseURL".into()))?;
         if let Err(refused) = url_guard::check(&env.url, self.config.insecure_url_prefix.as_deref())
         {
@@ -387,6 +399,11 @@ impl Runtime {
                 ))),
                     Ok(typed) => {
                         let req = Request::from_event(typed);
+                        env.failed_create_id = self
+                            .resources
+                            .iter()
+                            .find(|r| r.resource_type() == req.resource_type)
+                            .and_then(|r| r.failed_create_physical_id(&req));
                         match self
                             .drive(
                                 &req,

@@ -14,6 +14,10 @@ pub struct FakeZone {
     pub name: String,
     pub private: bool,
     pub records: BTreeMap<(String, RecordType), RecordSet>,
+    /// VPCs a private zone is associated with.
+    pub vpcs: Vec<String>,
+    pub tags: BTreeMap<String, String>,
+    pub caller_reference: String,
 }
 
 const CHANGE: &str = "route53:ChangeResourceRecordSets";

@@ -14,11 +14,13 @@ use crate::aws::{
     RecordType, StoredParameter, Tier, Verification, Zones,
 };
 
+mod consumer;
 mod dns;
 mod tls;
 
 use crate::descriptor::Port;
 use crate::error::{Error, Result};
+pub use consumer::{FakeEndpoint, RemoteService};
 pub use dns::FakeZone;
 pub use tls::{FakeCertificate, FakeListener};
 
@@ -68,6 +70,18 @@ pub struct State {
     pub verify_after_polls: u32,
     /// Reads of a new certificate before ACM shows its validation records.
     pub records_after_polls: u32,
+    /// Parameters other accounts shared with this one, by ARN.
+    pub shared: BTreeMap<String, String>,
+    /// Consumer side: VPCs (with CIDRs), subnets, endpoints, groups.
+    pub vpcs: BTreeMap<String, Vec<String>>,
+    pub subnets: BTreeMap<String, crate::aws::Subnet>,
+    pub endpoints: BTreeMap<String, FakeEndpoint>,
+    pub groups: BTreeMap<String, consumer::FakeGroup>,
+    /// Services a consumer can reach, by service name.
+    pub remote_services: BTreeMap<String, RemoteService>,
+    /// Passes an endpoint stays `pending`/`deleting` before it settles.
+    pub settle_after_polls: u32,
+    pub next_id: u64,
 }
 
 /// A service's private DNS name and its verification, as EC2 keeps it.
@@ -130,7 +144,7 @@ impl FakeCloud {
             FakeZone {
                 name: domain.to_string(),
                 private,
-                records: BTreeMap::new(),
+                ..FakeZone::default()
             },
         );
         id.to_string()
@@ -372,7 +386,19 @@ impl Descriptors for FakeCloud {
     async fn read(&self, name_or_arn: &str) -> Result<Option<StoredParameter>> {
         self.call("ssm:GetParameter", false).await?;
         let Some(name) = local_name(name_or_arn) else {
-            return Ok(None);
+            // Another account's parameter: readable only when shared with this one.
+            let s = self.state.lock().unwrap();
+            return match s.shared.get(name_or_arn) {
+                Some(value) => Ok(Some(StoredParameter {
+                    value: value.clone(),
+                    arn: Some(name_or_arn.to_string()),
+                })),
+                None => Err(Error::aws(
+                    "ssm:GetParameter",
+                    "AccessDeniedException",
+                    format!("User is not authorized to access {name_or_arn}"),
+                )),
+            };
         };
         Ok(self
             .state

@@ -1,12 +1,15 @@
 //! Route 53 adapter: hosted zones and record sets.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use aws_sdk_route53::types::{
-    Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
+    Change, ChangeAction, ChangeBatch, HostedZoneConfig, ResourceRecord, ResourceRecordSet, RrType,
+    Tag, TagResourceType, Vpc, VpcRegion,
 };
 
 use super::{code_of, sdk_error, Sdk};
-use crate::aws::{DnsRecords, HostedZone, RecordChange, RecordSet, RecordType};
+use crate::aws::{DnsRecords, HostedZone, PrivateZones, RecordChange, RecordSet, RecordType};
 use crate::error::{Error, Result};
 
 const CHANGE: &str = "route53:ChangeResourceRecordSets";
@@ -113,5 +116,155 @@ impl DnsRecords for Sdk {
             .await
             .map_err(|e| sdk_error(CHANGE, e))?;
         Ok(())
+    }
+}
+
+impl Sdk {
+    fn region(&self) -> String {
+        self.route53
+            .config()
+            .region()
+            .map(|r| r.to_string())
+            .unwrap_or_else(|| "us-east-1".into())
+    }
+
+    async fn zone_tags(&self, zone_id: &str) -> Result<BTreeMap<String, String>> {
+        let out = self
+            .route53
+            .list_tags_for_resource()
+            .resource_type(TagResourceType::Hostedzone)
+            .resource_id(zone_id)
+            .send()
+            .await
+            .map_err(|e| sdk_error("route53:ListTagsForResource", e))?;
+        Ok(out
+            .resource_tag_set()
+            .map(|s| {
+                s.tags()
+                    .iter()
+                    .filter_map(|t| {
+                        Some((
+                            t.key()?.to_string(),
+                            t.value().unwrap_or_default().to_string(),
+                        ))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn tag_zone(&self, zone_id: &str, tags: &[(String, String)]) -> Result<()> {
+        self.route53
+            .change_tags_for_resource()
+            .resource_type(TagResourceType::Hostedzone)
+            .resource_id(zone_id)
+            .set_add_tags(Some(
+                tags.iter()
+                    .map(|(k, v)| Tag::builder().key(k).value(v).build())
+                    .collect(),
+            ))
+            .send()
+            .await
+            .map_err(|e| sdk_error("route53:ChangeTagsForResource", e))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl PrivateZones for Sdk {
+    async fn zones_of_vpc(
+        &self,
+        vpc_id: &str,
+    ) -> Result<Vec<(HostedZone, BTreeMap<String, String>)>> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .route53
+                .list_hosted_zones_by_vpc()
+                .vpc_id(vpc_id)
+                .vpc_region(VpcRegion::from(self.region().as_str()))
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error("route53:ListHostedZonesByVPC", e))?;
+            for z in page.hosted_zone_summaries() {
+                let id = z
+                    .hosted_zone_id()
+                    .trim_start_matches("/hostedzone/")
+                    .to_string();
+                let tags = self.zone_tags(&id).await?;
+                out.push((
+                    HostedZone {
+                        id,
+                        name: normalise(z.name()),
+                        private: true,
+                    },
+                    tags,
+                ));
+            }
+            match page.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    async fn create_private_zone(
+        &self,
+        name: &str,
+        vpc_id: &str,
+        caller_reference: &str,
+        tags: &[(String, String)],
+    ) -> Result<HostedZone> {
+        const OP: &str = "route53:CreateHostedZone";
+        let created = self
+            .route53
+            .create_hosted_zone()
+            .name(name)
+            .caller_reference(caller_reference)
+            .vpc(
+                Vpc::builder()
+                    .vpc_id(vpc_id)
+                    .vpc_region(VpcRegion::from(self.region().as_str()))
+                    .build(),
+            )
+            .hosted_zone_config(
+                HostedZoneConfig::builder()
+                    .private_zone(true)
+                    .comment("privatelink-autowire alias zone")
+                    .build(),
+            )
+            .send()
+            .await;
+        let id = match created {
+            Ok(out) => out
+                .hosted_zone()
+                .map(|z| z.id().trim_start_matches("/hostedzone/").to_string())
+                .ok_or_else(|| Error::aws(OP, "Unknown", "no zone in the answer"))?,
+            // Created by an earlier attempt that stopped before tagging it: find it by name.
+            Err(e) if code_of(&e) == Some("HostedZoneAlreadyExists") => self
+                .zones_of_vpc(vpc_id)
+                .await?
+                .into_iter()
+                .find(|(z, t)| z.name == normalise(name) && t.is_empty())
+                .map(|(z, _)| z.id)
+                .ok_or_else(|| sdk_error(OP, e))?,
+            Err(e) => return Err(sdk_error(OP, e)),
+        };
+        self.tag_zone(&id, tags).await?;
+        Ok(HostedZone {
+            id,
+            name: normalise(name),
+            private: true,
+        })
+    }
+
+    async fn delete_zone(&self, zone_id: &str) -> Result<()> {
+        match self.route53.delete_hosted_zone().id(zone_id).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if code_of(&e) == Some("NoSuchHostedZone") => Ok(()),
+            Err(e) => Err(sdk_error("route53:DeleteHostedZone", e)),
+        }
     }
 }
