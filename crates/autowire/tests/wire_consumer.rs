@@ -1,0 +1,161 @@
+//! The consumer-side adapters (networks, endpoints, security groups, private zones) over the wire
+//! against the emulator, and the link end to end through them.
+
+mod support;
+
+use autowire::aws::{
+    EndpointChange, Endpoints, IngressRule, Networks, NewEndpoint, PrivateZones, SecurityGroups,
+    LINK_TAG,
+};
+use support::*;
+
+/// A consumer VPC with one subnet per AZ ID: `(vpc_id, subnet_ids)`.
+async fn consumer_vpc(config: &aws_config::SdkConfig, az_ids: &[&str]) -> (String, Vec<String>) {
+    let ec2 = aws_sdk_ec2::Client::new(config);
+    let vpc = ec2
+        .create_vpc()
+        .cidr_block("10.40.0.0/16")
+        .send()
+        .await
+        .unwrap();
+    let vpc_id = vpc.vpc().unwrap().vpc_id().unwrap().to_string();
+    let mut subnets = Vec::new();
+    for (i, az) in az_ids.iter().enumerate() {
+        let s = ec2
+            .create_subnet()
+            .vpc_id(&vpc_id)
+            .cidr_block(format!("10.40.{i}.0/24"))
+            .availability_zone_id(*az)
+            .send()
+            .await
+            .unwrap();
+        subnets.push(s.subnet().unwrap().subnet_id().unwrap().to_string());
+    }
+    (vpc_id, subnets)
+}
+
+#[tokio::test]
+async fn consumer_adapters_build_change_and_remove_an_endpoint_group_and_zone() {
+    let Some(url) = emulator_url() else { return };
+    let provider = account_config(&url, PROVIDER).await;
+    let svc = provider_service(&provider, "wire-link", &["use1-az1", "use1-az4"], 443).await;
+    aws_sdk_ec2::Client::new(&provider)
+        .modify_vpc_endpoint_service_permissions()
+        .service_id(&svc.service_id)
+        .add_allowed_principals(format!("arn:aws:iam::{CONSUMER}:root"))
+        .send()
+        .await
+        .unwrap();
+    let config = account_config(&url, CONSUMER).await;
+    let log = CallLog::default();
+    let sdk = logged_sdk(&config, &log);
+    let (vpc, subnets) = consumer_vpc(&config, &["use1-az1", "use1-az2", "use1-az4"]).await;
+    let link = format!("link-wire-{}", unique());
+
+    assert_eq!(
+        sdk.vpc_cidrs(&vpc).await.unwrap(),
+        Some(vec!["10.40.0.0/16".to_string()])
+    );
+    assert!(sdk
+        .vpc_cidrs("vpc-00000000000000000")
+        .await
+        .unwrap()
+        .is_none());
+    let mut asked = subnets.clone();
+    asked.push("subnet-00000000000000000".into());
+    let found = sdk.subnets(&asked).await.unwrap();
+    assert_eq!(found.len(), 3, "an unknown ID does not hide the others");
+    assert_eq!(
+        found.iter().map(|s| s.az_id.as_str()).collect::<Vec<_>>(),
+        vec!["use1-az1", "use1-az2", "use1-az4"]
+    );
+
+    let tags = vec![(LINK_TAG.to_string(), link.clone())];
+    let group = sdk
+        .create_group(&vpc, &format!("pla-{link}"), "wire test", &tags)
+        .await
+        .unwrap();
+    let rule = IngressRule {
+        protocol: "tcp".into(),
+        port: 443,
+        cidr: "10.40.0.0/16".into(),
+    };
+    sdk.authorize(&group, std::slice::from_ref(&rule))
+        .await
+        .unwrap();
+    let groups = sdk.groups_tagged(LINK_TAG, &link).await.unwrap();
+    assert_eq!(groups.len(), 1);
+    assert_eq!(groups[0].rules, vec![rule.clone()]);
+
+    let new = NewEndpoint {
+        vpc_id: vpc.clone(),
+        service_name: svc.service_name.clone(),
+        subnet_ids: vec![subnets[0].clone()],
+        security_group_ids: vec![group.clone()],
+        private_dns_enabled: false,
+        client_token: unique().replace('-', ""),
+        tags: tags.clone(),
+    };
+    let e = sdk.create_endpoint(&new).await.unwrap();
+    let again = sdk.create_endpoint(&new).await.unwrap();
+    assert_eq!(again.id, e.id, "the ClientToken returns the same endpoint");
+    assert_eq!(e.state, "pendingAcceptance");
+    assert!(!e.dns_names.is_empty());
+    let tagged = sdk.endpoints_tagged(LINK_TAG, &link).await.unwrap();
+    assert_eq!(
+        tagged.iter().map(|t| t.id.clone()).collect::<Vec<_>>(),
+        vec![e.id.clone()]
+    );
+    assert_eq!(tagged[0].tags[LINK_TAG], link);
+
+    sdk.modify_endpoint(
+        &e.id,
+        &EndpointChange {
+            add_subnets: vec![subnets[2].clone()],
+            tags: vec![("privatelink-autowire:digest".into(), "abc".into())],
+            ..EndpointChange::default()
+        },
+    )
+    .await
+    .unwrap();
+    let changed = sdk.endpoint(&e.id).await.unwrap().unwrap();
+    assert_eq!(changed.subnet_ids.len(), 2);
+    assert_eq!(changed.tags["privatelink-autowire:digest"], "abc");
+
+    let zone = sdk
+        .create_private_zone("link.example.com", &vpc, &format!("{link}-zone"), &tags)
+        .await
+        .unwrap();
+    let zones = sdk.zones_of_vpc(&vpc).await.unwrap();
+    assert!(
+        zones
+            .iter()
+            .any(|(z, t)| z.id == zone.id && t.get(LINK_TAG) == Some(&link)),
+        "{zones:?}"
+    );
+
+    sdk.delete_endpoint(&e.id).await.unwrap();
+    sdk.delete_endpoint(&e.id).await.unwrap();
+    for _ in 0..100 {
+        if sdk.endpoint(&e.id).await.unwrap().is_none() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(sdk.endpoint(&e.id).await.unwrap().is_none());
+    assert!(sdk
+        .endpoints_tagged(LINK_TAG, &link)
+        .await
+        .unwrap()
+        .is_empty());
+    sdk.delete_group(&group).await.unwrap();
+    sdk.delete_group(&group).await.unwrap();
+    sdk.delete_zone(&zone.id).await.unwrap();
+    sdk.delete_zone(&zone.id).await.unwrap();
+    assert!(sdk
+        .zones_of_vpc(&vpc)
+        .await
+        .unwrap()
+        .iter()
+        .all(|(z, _)| z.id != zone.id));
+}
