@@ -13,6 +13,7 @@ from conftest import (
     aws_error,
     build_imported_certificate,
     build_public_zone,
+    set_zone_delegated,
     start_emulator,
     stop_emulator,
     upsert_record,
@@ -156,6 +157,35 @@ def test_records_in_a_private_zone_do_not_validate(provider, account):
     )["HostedZone"]["Id"]
     publish(dns, private, validation_records(provider, arn))
     assert describe(provider, arn)["Status"] == "PENDING_VALIDATION"
+
+
+def test_records_in_an_undelegated_zone_do_not_validate(provider, account):
+    domain = new_domain("undelegated")
+    arn = request(provider, domain)
+    dns = account(DNS_ACCOUNT)
+    zone = build_public_zone(dns, domain)
+    set_zone_delegated(dns, zone, False)
+    publish(dns, zone, validation_records(provider, arn))
+    assert describe(provider, arn)["Status"] == "PENDING_VALIDATION"
+    # The parent domain delegates to the zone: public DNS now finds the records.
+    set_zone_delegated(dns, zone, True)
+    assert describe(provider, arn)["Status"] == "ISSUED"
+
+
+def test_an_undelegated_subzone_leaves_its_names_to_the_parent_zone(provider, account):
+    dns = account(DNS_ACCOUNT)
+    domain = new_domain("parent")
+    parent = build_public_zone(dns, domain)
+    child = build_public_zone(dns, f"sub.{domain}")
+    set_zone_delegated(dns, child, False)
+    # The child's CAA would forbid Amazon, but public DNS never reaches the child: the parent
+    # answers for sub.<domain>, and its records are the ones that count.
+    caa(dns, child, f"sub.{domain}", '0 issue "letsencrypt.org"')
+    arn = request(provider, f"www.sub.{domain}")
+    publish(dns, child, validation_records(provider, arn))
+    assert describe(provider, arn)["Status"] == "PENDING_VALIDATION"
+    publish(dns, parent, validation_records(provider, arn))
+    assert describe(provider, arn)["Status"] == "ISSUED"
 
 
 def test_without_a_validation_method_acm_waits_for_email(provider):

@@ -9,9 +9,11 @@ from botocore.exceptions import ClientError
 
 from conftest import (
     CONSUMER,
+    DELEGATION_TAG,
     assume_account,
     aws_error,
     build_consumer_vpc,
+    set_zone_delegated,
     start_emulator,
     stop_emulator,
 )
@@ -107,6 +109,39 @@ def test_record_in_a_private_zone_does_not_verify(provider, account, provider_ne
     )["HostedZone"]["Id"]
     put_txt(dns, private, f"{challenge['Name']}.private.example.com", challenge["Value"])
     assert verify(provider, net.service_id) == "failed"
+
+
+def test_hosted_zone_ids_look_like_aws(account):
+    dns = account(DNS_ACCOUNT)
+    for _ in range(5):
+        zone_id = public_zone(dns, f"zid{next(_zone_counter)}-{time.time_ns()}.example.com")
+        assert re.fullmatch(r"/hostedzone/Z[A-Z0-9]{21}", zone_id), zone_id
+
+
+def test_record_in_an_undelegated_zone_does_not_verify(provider, account, provider_network):
+    dns = account(DNS_ACCOUNT)
+    domain = f"undelegated{next(_zone_counter)}-{time.time_ns() % 10**9}.example.com"
+    net = provider_network(provider, ["use1-az1"], private_dns_name=f"orders.{domain}")
+    challenge = configuration(provider, net.service_id)["PrivateDnsNameConfiguration"]
+    zone = public_zone(dns, domain)
+    set_zone_delegated(dns, zone, False)  # the registrar never got the zone's name servers
+    tags = dns.client("route53").list_tags_for_resource(
+        ResourceType="hostedzone", ResourceId=zone.rsplit("/", 1)[-1]
+    )["ResourceTagSet"]["Tags"]
+    assert {"Key": DELEGATION_TAG, "Value": "false"} in tags
+    put_txt(dns, zone, f"{challenge['Name']}.{domain}", challenge["Value"])
+    assert verify(provider, net.service_id) == "failed"
+
+    # Once the parent delegates to the zone, the same record verifies.
+    set_zone_delegated(dns, zone, True)
+    assert verify(provider, net.service_id) == "verified"
+
+    # Removing the tag leaves the zone delegated.
+    dns.client("route53").change_tags_for_resource(
+        ResourceType="hostedzone", ResourceId=zone.rsplit("/", 1)[-1],
+        RemoveTagKeys=[DELEGATION_TAG],
+    )
+    assert verify(provider, net.service_id) == "verified"
 
 
 def test_wildcard_private_dns_name_is_verified_on_its_domain(provider, account, provider_network):

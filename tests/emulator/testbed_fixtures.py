@@ -13,6 +13,12 @@
 - `public_zone` (session): `public_zone(session, domain)` creates a public Route 53 hosted
   zone and returns its ID (`build_public_zone`); `upsert_record(session, zone_id, name,
   rtype, values, ttl=300)` writes a record set into it.
+  `set_zone_delegated(session, zone_id, False)` makes a public zone invisible to public DNS
+  (tag `autowire-emulator:delegated=false`).
+- `private_zone` (session): `private_zone(session, domain, vpc_id)` creates a private Route 53
+  hosted zone associated with the VPC and returns its ID (`build_private_zone`).
+- `wait_for_endpoint_state(session, endpoint_id, state="deleted")` polls DescribeVpcEndpoints
+  until the endpoint reaches `state` (deletion takes AUTOWIRE_EMULATOR_ENDPOINT_DELETE_DELAY_S).
 - `imported_certificate` (session): `imported_certificate(session, domain)` imports a new
   self-signed certificate for `domain` into ACM (ISSUED) and returns its ARN
   (`build_imported_certificate`).
@@ -220,6 +226,21 @@ def build_public_zone(session: EmulatorSession, domain: str) -> str:
     return zone["HostedZone"]["Id"]
 
 
+DELEGATION_TAG = "autowire-emulator:delegated"
+
+
+def set_zone_delegated(session: EmulatorSession, zone_id: str, delegated: bool) -> None:
+    """Model the parent domain's delegation of a public zone (the test bed has no parent
+    domains): an undelegated zone's records are invisible to public DNS, so neither private
+    DNS verification nor ACM validation sees them. Tags the zone through the ordinary
+    ChangeTagsForResource; a zone without the tag is delegated."""
+    session.client("route53").change_tags_for_resource(
+        ResourceType="hostedzone",
+        ResourceId=zone_id.rsplit("/", 1)[-1],
+        AddTags=[{"Key": DELEGATION_TAG, "Value": "true" if delegated else "false"}],
+    )
+
+
 def upsert_record(
     session: EmulatorSession,
     zone_id: str,
@@ -408,6 +429,43 @@ def build_consumer_vpc(session: EmulatorSession, az_ids: list[str], dns: bool = 
 @pytest.fixture(scope="session")
 def consumer_vpc():
     return build_consumer_vpc
+
+
+def build_private_zone(
+    session: EmulatorSession, domain: str, vpc_id: str, region: str = REGION
+) -> str:
+    """A private Route 53 hosted zone for `domain` associated with `vpc_id` (in `region`) in the
+    session's account; returns its ID (as CreateHostedZone gives it, `/hostedzone/Z...`)."""
+    zone = session.client("route53").create_hosted_zone(
+        Name=domain,
+        CallerReference=f"autowire-private-{next(_zone_counter)}-{time.time()}",
+        VPC={"VPCRegion": region, "VPCId": vpc_id},
+    )
+    return zone["HostedZone"]["Id"]
+
+
+@pytest.fixture(scope="session")
+def private_zone():
+    """`private_zone(session, domain, vpc_id) -> zone_id` (build_private_zone)."""
+    return build_private_zone
+
+
+def wait_for_endpoint_state(
+    session: EmulatorSession, endpoint_id: str, state: str = "deleted", timeout_s: float = 15.0
+) -> dict:
+    """Polls DescribeVpcEndpoints until the endpoint is in `state`; returns it. Fails the test
+    when it does not get there within `timeout_s`."""
+    ec2 = session.client("ec2")
+    deadline = time.monotonic() + timeout_s
+    while True:
+        endpoint = ec2.describe_vpc_endpoints(VpcEndpointIds=[endpoint_id])["VpcEndpoints"][0]
+        if endpoint["State"] == state:
+            return endpoint
+        if time.monotonic() >= deadline:
+            raise AssertionError(
+                f"{endpoint_id} is {endpoint['State']!r}, not {state!r}, after {timeout_s} s"
+            )
+        time.sleep(0.1)
 
 
 def health(url: str) -> dict:

@@ -15,15 +15,16 @@ API reference: RequestCertificate, DescribeCertificate, DeleteCertificate):
   administrative addresses (`ValidationEmails`) and stays PENDING_VALIDATION (nobody answers
   mail in the test bed).
 - PENDING_VALIDATION becomes ISSUED once every validation CNAME (exact name and value; case
-  and final dot do not matter) exists in a *public* Route 53 hosted zone of any account
-  (public DNS is one namespace), `AUTOWIRE_EMULATOR_ACM_DELAY_S` seconds (default 0) after
+  and final dot do not matter) exists in a *public*, delegated Route 53 hosted zone of any
+  account (public DNS is one namespace; a zone tagged `autowire-emulator:delegated=false` is
+  not reachable from it, see route53.py), `AUTOWIRE_EMULATOR_ACM_DELAY_S` seconds (default 0) after
   the records were all first seen, checked whenever the certificate is read (Describe, List,
   Get, and when ELBv2 is given it). Then `IssuedAt` is set and every name's
   `ValidationStatus` is SUCCESS. moto's `MOTO_ACM_VALIDATION_WAIT` no longer issues anything.
 - CAA (RFC 8659, as ACM applies it): for each name, the relevant CAA record set is the one at
   the name (for `*.x`, at `x`) or, if there is none, at the nearest parent that has one,
-  looked up inside the deepest public zone that holds the name. If that set has `issue`
-  properties (for a wildcard name: `issuewild` ones when there are any) and none names
+  looked up inside the deepest public, delegated zone that holds the name. If that set has
+  `issue` properties (for a wildcard name: `issuewild` ones when there are any) and none names
   amazon.com, amazontrust.com, awstrust.com or amazonaws.com, or it has a critical property
   ACM does not know, the certificate becomes FAILED with `FailureReason: CAA_ERROR` (that
   name's ValidationStatus FAILED) instead of ISSUED.
@@ -172,7 +173,7 @@ def _caa_properties(values: list[str]) -> list[tuple[int, str, str]]:
 def relevant_caa(name: str) -> list[tuple[int, str, str]]:
     """The relevant CAA property set of `name` (RFC 8659 section 3), within its public zone."""
     base = base_domain(name)
-    holders = [z for z in route53.public_zones() if route53.in_zone(base, z.name)]
+    holders = [z for z in route53.resolvable_zones() if route53.in_zone(base, z.name)]
     if not holders:
         return []
     apex = max((route53.norm(z.name) for z in holders), key=len)

@@ -30,7 +30,7 @@ from moto.ec2.models.vpc_service_configuration import VPCServiceConfiguration
 from moto.ec2.models.vpcs import MAX_NUMBER_OF_ENDPOINT_SERVICES_RESULTS, VPCBackend
 from moto.ec2.responses import EC2Response
 
-from . import zones
+from . import route53, zones
 from ._common import (
     ALNUM,
     LOCK,
@@ -59,7 +59,8 @@ class PrivateDnsName:
     """A service's private DNS name and its domain-ownership verification (AWS PrivateLink,
     "Manage DNS names for VPC endpoint services"): AWS gives a TXT record name and value;
     the provider publishes `<Name>.<domain>` TXT `<Value>` in a public hosted zone, where
-    domain is the private DNS name or a parent domain of it, then asks for verification."""
+    domain is the private DNS name or a parent domain of it, then asks for verification. AWS
+    looks the record up in public DNS, so a zone its parent does not delegate to does not count."""
 
     def __init__(self, name: str):
         self.name = name
@@ -104,22 +105,11 @@ class PrivateDnsName:
 
 
 def public_txt_records():
-    """(name, [values]) of every TXT record in every public Route 53 zone, any account."""
-    from moto.route53.models import route53_backends
-
-    for _, partitions in list(route53_backends.items()):
-        for backend in list(dict.values(partitions)):
-            for zone in list(backend.zones.values()):
-                if str(zone.private_zone).lower() == "true":
-                    continue
-                for rrset in list(zone.rrsets):
-                    if str(getattr(rrset, "type_", getattr(rrset, "type", ""))) != "TXT":
-                        continue
-                    values = []
-                    for record in rrset.records or []:
-                        value = record.get("Value", "") if isinstance(record, dict) else str(record)
-                        values.append(value.strip().strip('"'))
-                    yield rrset.name.lower().rstrip("."), values
+    """(name, [values]) of every TXT record public DNS answers: those in public Route 53 zones
+    of any account that are delegated (an undelegated zone is invisible to the resolver AWS
+    uses; see route53.resolvable_zones)."""
+    for name, values, _ in route53.public_records("TXT"):
+        yield name, [value.strip().strip('"') for value in values]
 
 
 def pdns_of(config: Any) -> PrivateDnsName | None:

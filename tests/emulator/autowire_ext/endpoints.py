@@ -15,7 +15,16 @@ PrivateLink guide "Accept or reject connection requests"):
 - with AcceptanceRequired the endpoint starts `pendingAcceptance`, else `available`; the
   service owner accepts (-> available) or rejects (-> rejected) it;
 - ClientToken makes CreateVpcEndpoint idempotent (EC2 "Ensuring idempotency");
-- realistic DnsEntries: regional name, one zonal name per subnet, then the private DNS name.
+- realistic DnsEntries: regional name, one zonal name per subnet, then the private DNS name;
+- deletion takes time: DeleteVpcEndpoints leaves the endpoint `deleting` (network interfaces
+  and their security groups still in place) for AUTOWIRE_EMULATOR_ENDPOINT_DELETE_DELAY_S
+  seconds (default 1), then `deleted`; a `deleted` or unknown ID is an Unsuccessful item
+  `InvalidVpcEndpoint.NotFound`;
+- ModifyVpcEndpoint Add/RemoveSecurityGroupIds reach the endpoint's network interfaces, and
+  groups must exist in the endpoint's VPC (`InvalidGroup.NotFound`); a `deleted` endpoint is
+  not found, a `deleting` one can't be modified;
+- DescribeVpcEndpoints filters: the ones AWS documents, others `InvalidParameterValue`;
+  an unknown ID: `InvalidVpcEndpointId.NotFound` / `The Vpc Endpoint Id '<id>' does not exist`.
 
 Endpoints to AWS's own services (com.amazonaws.<region>.s3 ...) keep moto's behaviour.
 """
@@ -24,14 +33,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import time
 from typing import Any
 
 from moto.core.responses import ActionResult
 from moto.ec2.exceptions import (
+    EC2ClientError,
     InvalidFilter,
     InvalidNextToken,
     InvalidSecurityGroupNotFoundError,
     InvalidServiceName,
+    InvalidVpcEndPointIdError,
 )
 from moto.ec2.models.vpcs import VPCEndPoint
 from moto.ec2.responses import EC2Response
@@ -147,6 +160,29 @@ def _refresh_dns_entries(endpoint: Any, config: Any) -> None:
     endpoint.dns_entries = entries
 
 
+def _check_groups(backend: Any, vpc_id: str, group_ids: list[str]) -> None:
+    """Each group must exist in the endpoint's VPC (EC2 error codes, InvalidGroup.NotFound:
+    "You can't specify a security group that is in a different AWS Region or VPC")."""
+    for group_id in group_ids:
+        group = backend.get_security_group_from_id(group_id)
+        if group is None:
+            raise InvalidSecurityGroupNotFoundError(group_id)
+        if group.vpc_id != vpc_id:
+            raise ec2_error(
+                "InvalidGroup.NotFound",
+                f"The security group '{group_id}' does not exist in VPC '{vpc_id}'",
+            )
+
+
+def _sync_eni_groups(backend: Any, endpoint: Any) -> None:
+    """The endpoint's network interfaces carry exactly the endpoint's security groups."""
+    groups = [backend.get_security_group_from_id(g) for g in endpoint.security_group_ids]
+    for eni_id in endpoint.network_interface_ids or []:
+        eni = backend.enis.get(eni_id)
+        if eni is not None:
+            eni._group_set = [g for g in groups if g is not None]
+
+
 def _endpoint_eni(backend: Any, endpoint: Any, subnet_id: str) -> Any:
     """The endpoint's network interface in a subnet, as AWS makes it: an address from the
     subnet's range, the endpoint's security groups, requester-managed, type vpc_endpoint."""
@@ -193,9 +229,7 @@ def _create_interface_endpoint(response: Any, config: Any, service_name: str) ->
     )
 
     group_ids = list(response._get_param("SecurityGroupIds", []))
-    for group_id in group_ids:
-        if backend.get_security_group_from_id(group_id) is None:
-            raise InvalidSecurityGroupNotFoundError(group_id)
+    _check_groups(backend, vpc_id, group_ids)
     if not group_ids:
         # AWS: without security groups the endpoint gets the VPC's default group.
         default = backend.get_default_security_group(vpc_id)
@@ -258,9 +292,21 @@ def _modify_vpc_endpoint(original):
     def modify_vpc_endpoint(self) -> ActionResult:
         backend = self.ec2_backend
         endpoint = backend.get_vpc_end_point(self._get_param("VpcEndpointId"))
+        if endpoint.state == "deleted":
+            raise InvalidVpcEndPointIdError(endpoint.id)
+        if endpoint.state == "deleting":
+            # Emulator wording: AWS's message for modifying an endpoint being deleted was not found.
+            raise ec2_error(
+                "IncorrectState",
+                f"The VPC endpoint {endpoint.id} is in state deleting and can't be modified.",
+            )
+        _check_groups(backend, endpoint.vpc_id, list(self._get_param("AddSecurityGroupIds", [])))
         config = _service_of(endpoint)
         if config is None:
-            return original(self)
+            with LOCK:
+                result = original(self)
+                _sync_eni_groups(backend, endpoint)
+            return result
 
         add = list(self._get_param("AddSubnetIds", []))
         remove = list(self._get_param("RemoveSubnetIds", []))
@@ -286,32 +332,126 @@ def _modify_vpc_endpoint(original):
                 endpoint.network_interface_ids.append(
                     _endpoint_eni(backend, endpoint, subnet_id).id
                 )
+            _sync_eni_groups(backend, endpoint)
             _refresh_dns_entries(endpoint, config)
         return result
 
     return modify_vpc_endpoint
 
 
-def delete_vpc_endpoints(self) -> ActionResult:
-    """Unknown IDs come back as Unsuccessful items, as AWS reports them (moto drops them)."""
-    unsuccessful = []
-    ids = self._get_param("VpcEndpointIds", [])
-    for endpoint_id in ids:
-        if endpoint_id not in self.ec2_backend.vpc_end_points:
-            unsuccessful.append(
-                {
-                    "ResourceId": endpoint_id,
-                    "Error": {
-                        "Code": "InvalidVpcEndpoint.NotFound",
-                        "Message": f"The VpcEndpoint Id '{endpoint_id}' does not exist",
-                    },
-                }
-            )
+# ---------------------------------------------------------------- deletion takes time
+
+DELETE_DELAY_ENV = "AUTOWIRE_EMULATOR_ENDPOINT_DELETE_DELAY_S"
+DEFAULT_DELETE_DELAY_S = 1.0
+
+# Endpoints on their way out: id -> (endpoint, monotonic time it turns `deleted`).
+_deleting: dict[str, tuple[Any, float]] = {}
+
+
+def delete_delay() -> float:
+    raw = os.environ.get(DELETE_DELAY_ENV)
+    if raw is None or not raw.strip():
+        return DEFAULT_DELETE_DELAY_S
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        return DEFAULT_DELETE_DELAY_S
+
+
+def _finish_deletion(endpoint: Any) -> None:
+    # moto's own deletion: the interfaces (or gateway routes) go, the state turns `deleted`.
+    # (moto keeps no type for an endpoint created without VpcEndpointType; AWS's default is
+    # Gateway, and moto's deletion needs one.)
+    endpoint.vpc_endpoint_type = endpoint.vpc_endpoint_type or "Gateway"
+    endpoint.ec2_backend.delete_vpc_endpoints(vpce_ids=[endpoint.id])
+
+
+def settle_deletions() -> None:
+    """Endpoints whose deletion time has come turn `deleted` (AWS deletes asynchronously)."""
+    if not _deleting:
+        return
+    now = time.monotonic()
     with LOCK:
-        self.ec2_backend.delete_vpc_endpoints(
-            vpce_ids=[i for i in ids if i in self.ec2_backend.vpc_end_points]
-        )
+        for endpoint_id, (endpoint, due) in list(_deleting.items()):
+            if now >= due:
+                del _deleting[endpoint_id]
+                _finish_deletion(endpoint)
+
+
+def _not_found(endpoint_id: str) -> dict[str, Any]:
+    return {
+        "ResourceId": endpoint_id,
+        "Error": {
+            "Code": "InvalidVpcEndpoint.NotFound",
+            # Emulator wording: AWS documents the code for Unsuccessful items, not the message.
+            "Message": f"The VpcEndpoint Id '{endpoint_id}' does not exist",
+        },
+    }
+
+
+def delete_vpc_endpoints(self) -> ActionResult:
+    """Unknown and already `deleted` IDs come back as Unsuccessful items, as AWS reports them
+    (moto drops unknown ones and "deletes" a deleted one again). The others turn `deleting`
+    and, after the delay, `deleted`; one already `deleting` stays on its way."""
+    unsuccessful = []
+    delay = delete_delay()
+    with LOCK:
+        for endpoint_id in self._get_param("VpcEndpointIds", []):
+            endpoint = self.ec2_backend.vpc_end_points.get(endpoint_id)
+            if endpoint is None or endpoint.state == "deleted":
+                unsuccessful.append(_not_found(endpoint_id))
+            elif endpoint.state == "deleting":
+                continue
+            elif delay <= 0:
+                _finish_deletion(endpoint)
+            else:
+                endpoint.state = "deleting"
+                _deleting[endpoint.id] = (endpoint, time.monotonic() + delay)
     return ActionResult({"Unsuccessful": unsuccessful})
+
+
+def _call_action(original):
+    def call_action(self):
+        settle_deletions()
+        return original(self)
+
+    return call_action
+
+
+# DescribeVpcEndpoints filters (EC2 API reference); anything else is refused as AWS does.
+_ENDPOINT_FILTERS = (
+    "ip-address-type",
+    "service-name",
+    "service-region",
+    "tag-key",
+    "vpc-id",
+    "vpc-endpoint-id",
+    "vpc-endpoint-state",
+    "vpc-endpoint-type",
+)
+
+
+def _describe_vpc_endpoints(original):
+    def describe_vpc_endpoints(self) -> ActionResult:
+        for f in self._get_param("Filters", []) or []:
+            name = f.get("Name") or ""
+            if name not in _ENDPOINT_FILTERS and not name.startswith("tag:"):
+                raise InvalidFilter(name, error_type="InvalidParameterValue")
+        return original(self)
+
+    return describe_vpc_endpoints
+
+
+def _endpoint_id_not_found(original):
+    def __init__(self, vpc_end_point_id: str) -> None:
+        # AWS: "The Vpc Endpoint Id 'vpce-...' does not exist" (moto: "The VpcEndPoint ID ...").
+        EC2ClientError.__init__(
+            self,
+            "InvalidVpcEndpointId.NotFound",
+            f"The Vpc Endpoint Id '{vpc_end_point_id}' does not exist",
+        )
+
+    return __init__
 
 
 # ---------------------------------------------------------------- provider side: connections
@@ -420,6 +560,10 @@ def _get_filter_value(original):
             return self.id
         if filter_name == "service-name":
             return self.service_name
+        if filter_name == "service-region":
+            return self.ec2_backend.region_name
+        if filter_name == "ip-address-type":
+            return getattr(self, "ip_address_type", None) or "ipv4"
         return original(self, filter_name, method_name)
 
     return get_filter_value
@@ -427,8 +571,11 @@ def _get_filter_value(original):
 
 def apply() -> str:
     wrap(VPCEndPoint, "get_filter_value", _get_filter_value)
+    wrap(InvalidVpcEndPointIdError, "__init__", _endpoint_id_not_found)
+    wrap(EC2Response, "call_action", _call_action)
     wrap(EC2Response, "create_vpc_endpoint", _create_vpc_endpoint)
     wrap(EC2Response, "modify_vpc_endpoint", _modify_vpc_endpoint)
+    wrap(EC2Response, "describe_vpc_endpoints", _describe_vpc_endpoints)
     for handler in (
         delete_vpc_endpoints,
         describe_vpc_endpoint_connections,

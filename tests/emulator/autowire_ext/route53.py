@@ -23,6 +23,16 @@ merely end with the zone's name (`a.badexample.com` in `example.com`).
 
 A change that has neither `AliasTarget` nor both `TTL` and `ResourceRecords` is refused
 before anything else with moto's (AWS-shaped) `InvalidInput` message.
+
+Hosted zone IDs start with `Z`, as AWS's do (`Z` + 21 characters here); moto's are 22 random
+letters and digits, which code that checks the shape of a zone ID would refuse.
+
+Delegation. Public DNS answers from a public hosted zone only once its parent domain delegates
+to the zone's name servers. The test bed has no parent domains, so every public zone counts as
+delegated unless it carries the tag `autowire-emulator:delegated` = `false` (set with the
+ordinary ChangeTagsForResource, ResourceType `hostedzone`; removing the tag or setting it to
+anything else delegates the zone again). `resolvable_zones()` is the public DNS view the other
+extensions read (private DNS verification, ACM validation and CAA): public, delegated zones only.
 """
 
 from __future__ import annotations
@@ -31,10 +41,10 @@ import copy
 from typing import Any, Iterator
 
 from moto.route53.exceptions import InvalidActionValue, InvalidInput, Route53ClientError
-from moto.route53.models import RecordSet, Route53Backend
+from moto.route53.models import HostedZoneIdentifier, RecordSet, Route53Backend
 from moto.route53.utils import validate_domain_name
 
-from ._common import LOCK
+from ._common import LOCK, wrap
 
 ACTIONS = ("CREATE", "UPSERT", "DELETE")
 EXISTS = "already exists"
@@ -78,15 +88,42 @@ def is_public(zone: Any) -> bool:
     return str(zone.private_zone).lower() != "true"
 
 
-def public_zones() -> Iterator[Any]:
-    """Every public hosted zone of every account: public DNS is one namespace for all."""
+DELEGATION_TAG = "autowire-emulator:delegated"
+
+
+def _backends() -> Iterator[Any]:
     from moto.route53.models import route53_backends
 
     for _, partitions in list(route53_backends.items()):
-        for backend in list(dict.values(partitions)):
-            for zone in list(backend.zones.values()):
-                if is_public(zone):
-                    yield zone
+        yield from list(dict.values(partitions))
+
+
+def bare_zone_id(zone_id: str) -> str:
+    """`Z…` from `/hostedzone/Z…` (moto keeps the long form; tags use the short one)."""
+    return str(zone_id).rsplit("/", 1)[-1]
+
+
+def is_delegated(backend: Any, zone: Any) -> bool:
+    """Does public DNS reach the zone? Yes unless tagged `autowire-emulator:delegated=false`."""
+    tags = backend.resource_tags.get(bare_zone_id(zone.id)) or {}
+    return str(tags.get(DELEGATION_TAG, "true")).strip().lower() != "false"
+
+
+def public_zones() -> Iterator[Any]:
+    """Every public hosted zone of every account, delegated or not."""
+    for backend in _backends():
+        for zone in list(backend.zones.values()):
+            if is_public(zone):
+                yield zone
+
+
+def resolvable_zones() -> Iterator[Any]:
+    """The public zones public DNS answers from: public and delegated, of any account (public
+    DNS is one namespace for all)."""
+    for backend in _backends():
+        for zone in list(backend.zones.values()):
+            if is_public(zone) and is_delegated(backend, zone):
+                yield zone
 
 
 def rrset_type(rrset: Any) -> str:
@@ -102,8 +139,9 @@ def record_values(rrset: Any) -> list[str]:
 
 
 def public_records(rtype: str) -> Iterator[tuple[str, list[str], Any]]:
-    """(normalised name, values, zone) of every `rtype` record set in public zones."""
-    for zone in public_zones():
+    """(normalised name, values, zone) of every `rtype` record set public DNS answers: those in
+    public, delegated zones (`resolvable_zones`)."""
+    for zone in resolvable_zones():
         for rrset in list(zone.rrsets):
             if rrset_type(rrset) == rtype:
                 yield norm(rrset.name), record_values(rrset), zone
@@ -238,6 +276,16 @@ def change_resource_record_sets(self, zoneid: str, change_list: list[dict[str, A
         zone.rrsets = working
 
 
+def _zone_id(original):
+    def generate(self, existing_ids=None, tags=None) -> str:
+        zone_id = original(self, existing_ids=existing_ids, tags=tags)
+        # AWS: "Z" and then letters and digits (Z08506401RX6W8XVD9DA5); moto: 22 random ones.
+        return zone_id if zone_id.startswith("Z") else "Z" + zone_id[1:]
+
+    return generate
+
+
 def apply() -> str:
     Route53Backend.change_resource_record_sets = change_resource_record_sets
+    wrap(HostedZoneIdentifier, "generate", _zone_id)
     return "route53-change-batches"
