@@ -383,7 +383,13 @@ impl<C: ConsumerCloud> Link<C> {
 
     /// The zone the alias goes in: the given one, or the link's own private zone for the alias's
     /// parent domain.
-    async fn alias_zone(&self, spec: &Spec, plan: &Plan, alias: &str) -> Result<String> {
+    async fn alias_zone(
+        &self,
+        req: &Request,
+        spec: &Spec,
+        plan: &Plan,
+        alias: &str,
+    ) -> Result<String> {
         if let Some(z) = &spec.alias_zone_id {
             dns::zone_holding(&*self.cloud, z, "AliasHostedZoneId", &[alias.to_string()]).await?;
             return Ok(z.clone());
@@ -397,15 +403,28 @@ impl<C: ConsumerCloud> Link<C> {
         {
             return Ok(z.id);
         }
-        let zone = self
+        // Route 53 never takes a caller reference twice, even after the zone is deleted: one per
+        // request, so a retried pass of the same request finds its zone again.
+        let mut h = Sha256::new();
+        for part in [&plan.link_id, &parent, &req.request_id] {
+            h.update(part.as_bytes());
+            h.update([0]);
+        }
+        let reference = format!("{}-{}", plan.link_id, &hex::encode(h.finalize())[..16]);
+        let zone = match self
             .cloud
-            .create_private_zone(
-                &parent,
-                &spec.vpc_id,
-                &format!("{}-{parent}", plan.link_id),
-                &plan.tags,
-            )
-            .await?;
+            .create_private_zone(&parent, &spec.vpc_id, &reference, &plan.tags)
+            .await
+        {
+            Ok(z) => z,
+            Err(e) if e.aws_code() == Some("ConflictingDomainExists") => {
+                return Err(Error::Conflict(format!(
+                    "VPC {} already has a private zone for {parent}; give its ID as AliasHostedZoneId",
+                    spec.vpc_id
+                )))
+            }
+            Err(e) => return Err(e),
+        };
         info!(zone = %zone.id, name = %parent, "private hosted zone created");
         Ok(zone.id)
     }
@@ -490,7 +509,7 @@ impl<C: ConsumerCloud> Link<C> {
         }
         let regional = endpoint.dns_names.first().cloned().unwrap_or_default();
         if let Some(alias) = &spec.alias_name {
-            let zone = self.alias_zone(spec, &plan, alias).await?;
+            let zone = self.alias_zone(req, spec, &plan, alias).await?;
             let record = RecordSet::new(alias, RecordType::Cname, &regional);
             if let Err(e) = dns::ensure_records(&*self.cloud, &zone, &[record]).await {
                 return or_wait(e, "the alias record");

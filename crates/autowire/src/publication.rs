@@ -359,7 +359,20 @@ impl<C: ProviderCloud> Publication<C> {
             }
             None => {
                 if let Some(prior) = &prior_record {
-                    self.release_private_dns(&mut svc, prior).await?;
+                    match self.release_private_dns(&mut svc, prior).await {
+                        Ok(()) => {}
+                        Err(e) if dns::busy(&e) => {
+                            return Ok(Step::Wait {
+                                progress: serde_json::to_value(&*progress).unwrap_or_default(),
+                                after: std::time::Duration::from_secs(5),
+                                waiting_for: format!(
+                                    "Route 53 to finish a prior change in zone {}",
+                                    prior.zone_id
+                                ),
+                            })
+                        }
+                        Err(e) => return Err(e),
+                    }
                 }
                 None
             }

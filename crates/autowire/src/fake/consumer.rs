@@ -451,6 +451,16 @@ impl PrivateZones for FakeCloud {
                 format!("A hosted zone has already been created with the specified caller reference {caller_reference}."),
             ));
         }
+        if s.hosted_zones
+            .values()
+            .any(|z| z.private && z.name == name && z.vpcs.iter().any(|v| v == vpc_id))
+        {
+            return Err(Error::aws(
+                OP,
+                "ConflictingDomainExists",
+                format!("The VPC {vpc_id} in region {REGION} has already been associated with the hosted zone with the same domain name."),
+            ));
+        }
         s.next_id += 1;
         let id = format!("ZPRIV{:010}", s.next_id);
         s.hosted_zones.insert(

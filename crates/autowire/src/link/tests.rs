@@ -581,3 +581,50 @@ fn ingress_rules_cover_each_port_and_protocol_from_each_cidr() {
         cidr: "10.1.0.0/16".into()
     }));
 }
+
+#[tokio::test]
+async fn a_vpc_that_already_has_a_zone_for_the_domain_gets_a_clear_error() {
+    let (cloud, link, subnets) = setup();
+    cloud
+        .create_private_zone("orders.link.example.com", VPC, "someone-else", &[])
+        .await
+        .unwrap();
+    let err = converge(
+        &cloud,
+        &link,
+        &request(RequestKind::Create, props(&subnets)),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.reason().contains("already has a private zone for orders.link.example.com; give its ID as AliasHostedZoneId"),
+        "{}",
+        err.reason()
+    );
+}
+
+#[tokio::test]
+async fn an_alias_dropped_and_added_again_gets_a_fresh_zone() {
+    let (cloud, link, subnets) = setup();
+    converge(
+        &cloud,
+        &link,
+        &request(RequestKind::Create, props(&subnets)),
+    )
+    .await
+    .unwrap();
+    let mut no_alias = props(&subnets);
+    no_alias.as_object_mut().unwrap().remove("AliasName");
+    let mut update = request(RequestKind::Update, no_alias);
+    update.old_props = Some(props(&subnets));
+    update.request_id = "req-2".into();
+    converge(&cloud, &link, &update).await.unwrap();
+    assert!(
+        cloud.private_zone_ids().is_empty(),
+        "the zone goes with the alias"
+    );
+    let mut back = request(RequestKind::Update, props(&subnets));
+    back.request_id = "req-3".into();
+    converge(&cloud, &link, &back).await.unwrap();
+    assert!(cname(&cloud, "api.orders.link.example.com").is_some());
+}

@@ -119,12 +119,26 @@ impl<C: ProviderCloud> Publication<C> {
             }
         }
         if let Some(record) = policy.as_ref().and_then(|p| p.private_dns_record.as_ref()) {
-            match svc.as_mut() {
-                Some(s) => self.release_private_dns(s, record).await?,
+            let released = match svc.as_mut() {
+                Some(s) => self.release_private_dns(s, record).await,
                 None => {
                     crate::dns::remove_records(&*self.cloud, &record.zone_id, &[record.record()])
-                        .await?
+                        .await
                 }
+            };
+            match released {
+                Ok(()) => {}
+                Err(e) if crate::dns::busy(&e) => {
+                    return Ok(Step::Wait {
+                        progress: Value::Null,
+                        after: std::time::Duration::from_secs(5),
+                        waiting_for: format!(
+                            "Route 53 to finish a prior change in zone {}",
+                            record.zone_id
+                        ),
+                    })
+                }
+                Err(e) => return Err(e),
             }
         }
         // The descriptor goes first so consumers stop seeing the service before its policy goes.

@@ -744,3 +744,22 @@ fn many_connections_are_summarised_within_the_reason_limit() {
         "{reason}"
     );
 }
+
+#[tokio::test]
+async fn a_delete_waits_out_a_busy_zone_too() {
+    let (cloud, publication) = dns_setup();
+    let create = request(RequestKind::Create, dns_props("orders.link.example.com"));
+    crate::fake::drive(&publication, &create, 10)
+        .await
+        .0
+        .unwrap();
+    cloud.inject(
+        "route53:ChangeResourceRecordSets",
+        Fault::Fail("PriorRequestNotComplete".into(), "busy".into()),
+    );
+    let delete = request(RequestKind::Delete, dns_props("orders.link.example.com"));
+    let (done, waits) = crate::fake::drive(&publication, &delete, 5).await;
+    done.unwrap();
+    assert_eq!(waits.len(), 1);
+    assert_eq!(txt_records(&cloud), vec![]);
+}

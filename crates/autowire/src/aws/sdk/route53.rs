@@ -189,11 +189,20 @@ impl PrivateZones for Sdk {
                 .await
                 .map_err(|e| sdk_error("route53:ListHostedZonesByVPC", e))?;
             for z in page.hosted_zone_summaries() {
+                // Zones an AWS service owns are never a link's.
+                if z.owner().is_some_and(|o| o.owning_service().is_some()) {
+                    continue;
+                }
                 let id = z
                     .hosted_zone_id()
                     .trim_start_matches("/hostedzone/")
                     .to_string();
-                let tags = self.zone_tags(&id).await?;
+                // Another account's zone associated with this VPC: its tags are not ours to read.
+                let tags = match self.zone_tags(&id).await {
+                    Ok(t) => t,
+                    Err(e) if e.aws_code() == Some("AccessDenied") => BTreeMap::new(),
+                    Err(e) => return Err(e),
+                };
                 out.push((
                     HostedZone {
                         id,
