@@ -60,7 +60,8 @@ lint:
 # against one fresh emulator.
 test-all: tools
 	cargo build --workspace --all-targets
-	AUTOWIRE_PROVIDER_BOOTSTRAP=$(DEBUG_BIN)/provider AUTOWIRE_TEST_BOOTSTRAP=$(DEBUG_BIN)/provider \
+	AUTOWIRE_PROVIDER_BOOTSTRAP=$(DEBUG_BIN)/provider AUTOWIRE_CONSUMER_BOOTSTRAP=$(DEBUG_BIN)/consumer \
+	  AUTOWIRE_TEST_BOOTSTRAP=$(DEBUG_BIN)/provider \
 	  $(PY) tests/emulator/with_emulator.py -- bash -c \
 	  'cargo test --workspace && $(PY) -m pytest -p no:cacheprovider -q tests/emulator tests/binary'
 
@@ -78,7 +79,7 @@ smoke: tools
 # ---- demo ------------------------------------------------------------------
 demo: tools
 	cargo build --workspace --all-targets
-	AUTOWIRE_PROVIDER_BOOTSTRAP=$(DEBUG_BIN)/provider \
+	AUTOWIRE_PROVIDER_BOOTSTRAP=$(DEBUG_BIN)/provider AUTOWIRE_CONSUMER_BOOTSTRAP=$(DEBUG_BIN)/consumer \
 	  $(PY) tests/emulator/with_emulator.py -- $(PY) tests/demo/demo.py
 
 print-venv:

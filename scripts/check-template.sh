@@ -218,6 +218,42 @@ def widen(action):
             st["Resource"] = "*"
     return change
 
+def strip_conditions(action):
+    """The template's own statements that allow `action`, with their Condition removed."""
+    def change(r):
+        hits = [st for st in role_statements(r)
+                if action in ([st["Action"]] if isinstance(st.get("Action"), str) else st.get("Action", []))]
+        if not hits:
+            sys.exit(f"self-test: no statement in the template allows {action}")
+        for st in hits:
+            st.pop("Condition", None)
+    return change
+
+def add_resource_to_unconditioned(action, arn):
+    """`arn` added to the template's statements that allow `action` without a condition."""
+    def change(r):
+        hits = [st for st in role_statements(r)
+                if action in ([st["Action"]] if isinstance(st.get("Action"), str) else st.get("Action", []))
+                and "Condition" not in st]
+        if not hits:
+            sys.exit(f"self-test: no unconditioned statement in the template allows {action}")
+        for st in hits:
+            resources = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+            st["Resource"] = resources + [{"Fn::Sub": arn}]
+    return change
+
+def drop_log_group_of(function):
+    """Only the log group named after `function`: every other function keeps its own."""
+    def change(r):
+        name = "/aws/lambda/${%s}" % function
+        doomed = [k for k, v in r.items() if v["Type"] == "AWS::Logs::LogGroup"
+                  and v["Properties"].get("LogGroupName") == {"Fn::Sub": name}]
+        if not doomed:
+            sys.exit(f"self-test: no log group named {name}")
+        for k in doomed:
+            del r[k]
+    return change
+
 def drop_log_groups(r):
     for k in [k for k, v in r.items() if v["Type"] == "AWS::Logs::LogGroup"]:
         del r[k]
@@ -264,6 +300,48 @@ variant("endpoint_service_writes_never_on_every_resource", "star",
         add_policy([{"Effect": "Allow", "Action": "ec2:RejectVpcEndpointConnections", "Resource": "*"}]))
 variant("endpoint_service_writes_never_on_every_resource", "template-star",
         widen("ec2:ModifyVpcEndpointServiceConfiguration"))
+# One function without its log group while the others keep theirs.
+variant("lambda_log_group_with_retention", "one-function-without",
+        drop_log_group_of(functions[-1]))
+variant("iam_no_wildcard_action", "partial-wildcard",
+        add_policy([{"Effect": "Allow", "Action": "ec2:*VpcEndpoint*",
+                     "Resource": {"Fn::Sub": "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:vpc-endpoint/*"}}]))
+# Consumer side: endpoints, security groups and tags of links.
+endpoint_arn = "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:vpc-endpoint/*"
+group_arn = "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:security-group/*"
+link_tag = {"Null": {"aws:ResourceTag/privatelink-autowire:link-id": "false"}}
+variant("link_ec2_writes_never_on_every_resource", "star",
+        add_policy([{"Effect": "Allow", "Action": "ec2:DeleteVpcEndpoints", "Resource": "*", "Condition": link_tag}]))
+variant("link_ec2_writes_never_on_every_resource", "template-create-star", widen("ec2:CreateVpcEndpoint"))
+variant("link_ec2_writes_never_on_every_resource", "template-groups-star", widen("ec2:AuthorizeSecurityGroupIngress"))
+variant("link_ec2_writes_never_on_every_resource", "template-tags-star", widen("ec2:CreateTags"))
+variant("link_ec2_resources_created_tagged", "untagged-endpoints", strip_conditions("ec2:CreateVpcEndpoint"))
+variant("link_ec2_resources_created_tagged", "endpoint-among-networks",
+        add_resource_to_unconditioned("ec2:CreateVpcEndpoint", endpoint_arn))
+variant("link_ec2_resources_created_tagged", "untagged-groups", strip_conditions("ec2:CreateSecurityGroup"))
+variant("link_ec2_resources_changed_only_when_tagged", "any-endpoint", strip_conditions("ec2:DeleteVpcEndpoints"))
+variant("link_ec2_resources_changed_only_when_tagged", "endpoint-among-members",
+        add_resource_to_unconditioned("ec2:ModifyVpcEndpoint", endpoint_arn))
+variant("link_ec2_resources_changed_only_when_tagged", "any-group", strip_conditions("ec2:DeleteSecurityGroup"))
+variant("link_ec2_resources_changed_only_when_tagged", "other-tag-key",
+        add_policy([{"Effect": "Allow", "Action": "ec2:RevokeSecurityGroupIngress", "Resource": {"Fn::Sub": group_arn},
+                     "Condition": {"Null": {"aws:RequestTag/privatelink-autowire:link-id": "false"}}}]))
+variant("ec2_tags_only_while_creating_or_on_tagged", "any-resource",
+        add_policy([{"Effect": "Allow", "Action": "ec2:CreateTags", "Resource": {"Fn::Sub": endpoint_arn}}]))
+variant("ec2_tags_only_while_creating_or_on_tagged", "template-unconditioned", strip_conditions("ec2:CreateTags"))
+variant("zone_deletes_never_on_every_resource", "star",
+        add_policy([{"Effect": "Allow", "Action": "route53:DeleteHostedZone", "Resource": "*"}]))
+variant("zone_deletes_never_on_every_resource", "template-star", widen("route53:DeleteHostedZone"))
+variant("zones_created_private_only", "public-zones", strip_conditions("route53:CreateHostedZone"))
+variant("dns_changes_limited_by_record_type", "template-any-record", strip_conditions("route53:ChangeResourceRecordSets"))
+variant("dns_changes_limited_by_record_type", "conditional-no-null",
+        add_conditional_policy([{"Effect": "Allow", "Action": "route53:ChangeResourceRecordSets",
+                                 "Resource": "arn:aws:route53:::hostedzone/Z1",
+                                 "Condition": {"ForAllValues:StringEquals": {
+                                     "route53:ChangeResourceRecordSetsRecordTypes": ["CNAME"]}}}]))
+variant("lambda_invokes_never_on_every_resource", "star",
+        add_policy_resource([{"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": "*"}]))
+variant("lambda_invokes_never_on_every_resource", "template-star", widen("lambda:InvokeFunction"))
 PY
     for bad in "$tmp"/bad/*.json; do
         rule="$(basename "$bad" .json)"; rule="${rule%%--*}"

@@ -40,6 +40,20 @@ def runnable(bootstrap: Path, workdir: Path) -> Path:
     return wrapper
 
 
+def smoke_event(capture: CaptureServer, name: str, service) -> dict:
+    """A request each function answers SUCCESS on a fresh emulator: the provider publishes the
+    service; the consumer deletes a link that never existed (every lookup, nothing to remove)."""
+    if name.startswith("Consumer"):
+        return event(capture, "Delete", {
+            "ServiceParameter": "/privatelink-autowire/services/smoke",
+            "VpcId": service.vpc_id,
+            "SubnetIds": list(service.subnet_ids.values()),
+            "AliasName": "smoke.link.example.com",
+        }, physical_id="link-00000000000000000000", logical="Link",
+            resource_type="Custom::ServiceEndpoint")
+    return event(capture, "Create", props_for(service, f"smoke-{name.lower()}"))
+
+
 def main(build_dir: str) -> int:
     url = os.environ["AUTOWIRE_EMULATOR_URL"]
     artifacts = sorted(p.resolve() for p in Path(build_dir).glob("*/bootstrap"))
@@ -55,7 +69,7 @@ def main(build_dir: str) -> int:
             name = bootstrap.parent.name
             with LambdaHarness(str(runnable(bootstrap, Path(tmp))), FN, env=env, timeout_s=60,
                                account=PROVIDER, region=REGION) as fn:
-                e = event(capture, "Create", props_for(service, f"smoke-{name.lower()}"))
+                e = smoke_event(capture, name, service)
                 fn.invoke(e)
                 got = capture.wait_for("/" + e["RequestId"], count=1, timeout=30)
                 status = got[0]["body"]["Status"]

@@ -1,11 +1,27 @@
-"""`make demo`: the provider side of privatelink-autowire, end to end, on the emulator.
+"""`make demo`: privatelink-autowire end to end on the emulator, provider and consumer side.
 
-Account A (provider) gets a VPC, an NLB and an endpoint service that requires acceptance.
-The real `provider` binary, under cargo-lambda's runtime emulator, handles a CloudFormation
-Create for Custom::ServicePublication and answers to a local capture server standing in for
-the pre-signed S3 URL. The demo prints the answer and the published descriptor, shares it
-with account B through AWS RAM, reads it from B by ARN, and shows that B calls the same AZ IDs
-by different AZ names.
+Account A (provider) gets a VPC, an NLB with a TLS listener, an endpoint service that requires
+acceptance and a public Route 53 zone for link.example.com. The real `provider` binary, under
+cargo-lambda's runtime emulator, answers CloudFormation requests to a local capture server
+standing in for the pre-signed S3 URL. In account B (and C) the real `consumer` binary does the
+same for Custom::ServiceEndpoint. The functions' Lambda timeout is short on purpose, so the waits
+(private DNS verification, certificate issuance, acceptance, endpoint deletion) visibly continue
+in fresh asynchronous invocations of the function, which the harness's relay delivers.
+
+1. Create Custom::ServicePublication with a private DNS name: TXT record, verification, the
+   descriptor; shared with account B through AWS RAM and read from B by ARN; AZ names vs IDs.
+2. Create Custom::ServiceCertificate: DNS validation CNAME, ISSUED, SNI certificate on the listener.
+3. Account B creates Custom::ServiceEndpoint (a link) to the descriptor by ARN, with candidate
+   subnets in three AZ IDs of which A serves two: the endpoint lands in those two, waits in
+   pendingAcceptance until A accepts, then gets its security group and its alias CNAME in a
+   private zone the link made. A second consumer, account C, whose subnets are all in AZ IDs A
+   does not serve, gets a FAILED answer that lists them, and nothing is created. A Delete of the
+   publication then fails, naming B and the link's endpoint, and the descriptor stays.
+4. A Delete with OnDeleteWithConnections=reject rejects the connection and removes everything;
+   the certificate's Delete takes it off the listener and removes its CNAME.
+5. B deletes its link: the endpoint, the link's security group and its private zone go.
+
+Every step checks what it shows; the demo exits non-zero at the first surprise.
 """
 
 from __future__ import annotations
@@ -13,88 +29,658 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
+import traceback
 import uuid
+from contextlib import ExitStack
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "emulator"))
 
+from botocore.exceptions import ClientError  # noqa: E402
+
 from capture import CaptureServer  # noqa: E402
 from lambda_harness import LambdaHarness  # noqa: E402
-from testbed_fixtures import function_env, REGION, assume_account, build_provider_network  # noqa: E402
+from testbed_fixtures import (  # noqa: E402
+    REGION,
+    assume_account,
+    build_consumer_vpc,
+    build_provider_network,
+    build_public_zone,
+    function_env,
+)
 
-A, B = "111111111111", "222222222222"
-FN_ARN = f"arn:aws:lambda:{REGION}:{A}:function:provider"
+A, B, C = "111111111111", "222222222222", "333333333333"
+DOMAIN = "link.example.com"
+DNS_NAME = f"orders.{DOMAIN}"
+# What B's applications call: covered by the service's TLS name *.orders.link.example.com.
+ALIAS = f"api.{DNS_NAME}"
+LINK_TAG = "privatelink-autowire:link-id"
+# Short on purpose: the provider polls verification and issuance every 10 s, which does not fit
+# in one invocation, so it hands the wait over to a fresh asynchronous invocation of itself.
+# The consumer likewise polls acceptance every 10 s and endpoint deletion every 3 s.
+FN_TIMEOUT_S = 5
+CONTINUATION_KEY = "AutowireContinuation"
+
+
+class DemoFailure(Exception):
+    pass
+
+
+def expect(condition: bool, message: str) -> None:
+    if not condition:
+        raise DemoFailure(message)
 
 
 def say(title: str) -> None:
     print(f"\n== {title}", flush=True)
 
 
+def note(text: str = "") -> None:
+    print(f"   {text}" if text else "", flush=True)
+
+
+def show_answer(answer: dict) -> None:
+    note(f"Status:             {answer['Status']}")
+    if answer.get("Reason"):
+        note(f"Reason:             {answer['Reason']}")
+    note(f"PhysicalResourceId: {answer.get('PhysicalResourceId')}")
+    for k, v in sorted((answer.get("Data") or {}).items()):
+        note(f"Data.{k + ':':<17} {v}")
+
+
+def stack_id(account: str, name: str) -> str:
+    return f"arn:aws:cloudformation:{REGION}:{account}:stack/{name}/{uuid.uuid4()}"
+
+
+def aws_code(fn, *args, **kwargs) -> str | None:
+    """The AWS error code `fn(...)` fails with, None when it succeeds."""
+    try:
+        fn(*args, **kwargs)
+    except ClientError as e:
+        return e.response["Error"]["Code"]
+    return None
+
+
+class CloudFormation:
+    """Sends CloudFormation custom-resource requests of one stack to one function and collects the
+    one answer each gets, following the function's continuations to the end."""
+
+    def __init__(self, fn: LambdaHarness, capture: CaptureServer, stack: str):
+        self.fn, self.capture, self.stack = fn, capture, stack
+
+    def request(self, kind: str, resource_type: str, logical_id: str, props: dict,
+                physical_id: str | None = None, while_waiting=None) -> dict:
+        """`while_waiting(first_invocation)`, if given, runs once the CloudFormation event's own
+        invocation has returned, while its continuations (if any) go on in the background."""
+        rid = str(uuid.uuid4())
+        token = self.fn.function_arn
+        event = {
+            "RequestType": kind,
+            "ServiceToken": token,
+            "ResponseURL": self.capture.response_url(f"/{rid}"),
+            "StackId": self.stack,
+            "RequestId": rid,
+            "ResourceType": resource_type,
+            "LogicalResourceId": logical_id,
+            "ResourceProperties": {"ServiceToken": token, **props},
+        }
+        if physical_id is not None:
+            event["PhysicalResourceId"] = physical_id
+        before = len(self.fn.invocations)
+        t0 = time.monotonic()
+        first = self.fn.invoke_detailed(event)
+        if while_waiting is not None:
+            while_waiting(first)
+        self.fn.drain_async(timeout=60)
+        answers = self.capture.wait_for(f"/{rid}", count=1, timeout=30)
+        elapsed = time.monotonic() - t0
+        time.sleep(0.3)  # a second answer would have arrived by now
+        answers = self.capture.responses(f"/{rid}")
+        expect(len(answers) == 1, f"{kind} {logical_id}: expected one answer, got {len(answers)}")
+        runs = self.fn.invocations[before:]
+        for i, inv in enumerate(runs, 1):
+            expect(inv.ok and not inv.timed_out,
+                   f"{kind} {logical_id}: invocation {i} failed: {inv.error}")
+            kind_of = "continuation" if CONTINUATION_KEY in (inv.event or {}) else "CloudFormation"
+            waited = [j["fields"]["waiting_for"] for j in (l.json for l in inv.logs)
+                      if isinstance(j, dict) and "waiting_for" in j.get("fields", {})]
+            outcome = inv.payload or {}
+            if "continued" in outcome:
+                result = f"handed over to invocation {i + 1}"
+            else:
+                result = f"answered {outcome.get('answered', {}).get('status', outcome)}"
+            why = f" (waiting for {waited[-1]})" if waited and "continued" in outcome else ""
+            note(f"invocation {i}: {kind_of} event, {inv.duration_s * 1000:.0f} ms"
+                 f"{', cold start' if inv.cold else ''} → {result}{why}")
+        note(f"{len(runs)} invocation(s), {elapsed:.1f} s to the answer; CloudFormation got:")
+        answer = answers[0]["body"]
+        show_answer(answer)
+        return {"answer": answer, "invocations": runs}
+
+
+def zone_records(a, zone_id: str) -> list[dict]:
+    """The zone's records other than its own SOA and NS."""
+    sets = a.client("route53").list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]
+    return [r for r in sets if r["Type"] not in ("SOA", "NS")]
+
+
+def show_zone(a, zone_id: str, label: str = DOMAIN) -> list[dict]:
+    records = zone_records(a, zone_id)
+    if not records:
+        note(f"zone {label} holds no records besides SOA/NS")
+    else:
+        note(f"zone {label} holds, besides SOA/NS:")
+    for r in records:
+        values = ", ".join(v["Value"] for v in r.get("ResourceRecords", []))
+        note(f"  {r['Name']:<52} {r['Type']:<5} {values}")
+    return records
+
+
+def service_config(a, service_id: str) -> dict:
+    return a.client("ec2").describe_vpc_endpoint_service_configurations(
+        ServiceIds=[service_id])["ServiceConfigurations"][0]
+
+
+def listener_certificates(a, listener_arn: str) -> list[dict]:
+    return a.client("elbv2").describe_listener_certificates(ListenerArn=listener_arn)["Certificates"]
+
+
+def show_listener(a, listener_arn: str) -> list[dict]:
+    certs = listener_certificates(a, listener_arn)
+    note(f"TLS listener on 443 (…{listener_arn[-16:]}) serves {len(certs)} certificate(s):")
+    acm = a.client("acm")
+    for c in certs:
+        detail = acm.describe_certificate(CertificateArn=c["CertificateArn"])["Certificate"]
+        names = ", ".join(detail.get("SubjectAlternativeNames") or [detail["DomainName"]])
+        role = "default" if c.get("IsDefault") else "SNI"
+        note(f"  {role:<8} {detail.get('Type', '?'):<14} {names}  (…{c['CertificateArn'][-12:]})")
+    return certs
+
+
+# ---------------------------------------------------------------- the consumer side
+
+
+def az_names(session) -> dict[str, str]:
+    """AZ ID -> the account's name for it."""
+    zones = session.client("ec2").describe_availability_zones()["AvailabilityZones"]
+    return {z["ZoneId"]: z["ZoneName"] for z in zones}
+
+
+def show_candidates(label: str, subnets: dict[str, str], names: dict[str, str],
+                    served: list[str]) -> None:
+    note(f"candidate subnets ({label}):")
+    for az_id, subnet in subnets.items():
+        verdict = "served by A" if az_id in served else "A does not serve it"
+        note(f"  {subnet}  {az_id}  ({label} calls it {names[az_id]})  {verdict}")
+    note(f"provider AZ IDs (descriptor az_ids): {', '.join(served)}")
+
+
+def vpc_endpoints(session, vpc_id: str) -> list[dict]:
+    """The VPC's endpoints that are not deleted."""
+    found = session.client("ec2").describe_vpc_endpoints(
+        Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["VpcEndpoints"]
+    return [e for e in found if e["State"] != "deleted"]
+
+
+def vpc_groups(session, vpc_id: str) -> list[dict]:
+    return session.client("ec2").describe_security_groups(
+        Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["SecurityGroups"]
+
+
+def vpc_private_zones(session, vpc_id: str) -> list[dict]:
+    return session.client("route53").list_hosted_zones_by_vpc(
+        VPCId=vpc_id, VPCRegion=REGION)["HostedZoneSummaries"]
+
+
+def endpoint_state(session, endpoint_id: str) -> str:
+    try:
+        found = session.client("ec2").describe_vpc_endpoints(
+            VpcEndpointIds=[endpoint_id])["VpcEndpoints"]
+    except ClientError as e:
+        return e.response["Error"]["Code"]
+    return found[0]["State"] if found else "(not listed)"
+
+
+def handovers(fn: LambdaHarness) -> list:
+    """The function's lambda:Invoke (Event) calls to itself: one per hand-over."""
+    return [c for c in fn.relay_calls() if c.invocation_type == "Event"]
+
+
+def wait_for_handovers(fn: LambdaHarness, count: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while len(handovers(fn)) < count:
+        expect(time.monotonic() < deadline,
+               f"the function handed over {len(handovers(fn))} time(s), not {count}, "
+               f"in {timeout:.0f} s")
+        time.sleep(0.05)
+
+
+def show_group(session, group_id: str) -> list[tuple[str, int, int, str]]:
+    """Prints the group's ingress rules; returns them as (protocol, from, to, cidr)."""
+    group = session.client("ec2").describe_security_groups(
+        GroupIds=[group_id])["SecurityGroups"][0]
+    note(f"security group {group_id} \"{group['GroupName']}\" ({group['Description']}):")
+    rules = []
+    for perm in group["IpPermissions"]:
+        for r in perm.get("IpRanges", []):
+            rules.append((perm["IpProtocol"], perm.get("FromPort"), perm.get("ToPort"),
+                          r["CidrIp"]))
+        for g in perm.get("UserIdGroupPairs", []):
+            rules.append((perm["IpProtocol"], perm.get("FromPort"), perm.get("ToPort"),
+                          g["GroupId"]))
+    for proto, lo, hi, peer in rules:
+        ports = f"{lo}" if lo == hi else f"{lo}-{hi}"
+        note(f"  ingress {proto} {ports} from {peer}")
+    if not rules:
+        note("  no ingress rules")
+    return rules
+
+
 def main() -> int:
     url = os.environ["AUTOWIRE_EMULATOR_URL"]
     bootstrap = os.environ["AUTOWIRE_PROVIDER_BOOTSTRAP"]
+    consumer_bootstrap = os.environ["AUTOWIRE_CONSUMER_BOOTSTRAP"]
     a, b = assume_account(url, A), assume_account(url, B)
+    ec2_a, ec2_b, ssm_a = a.client("ec2"), b.client("ec2"), a.client("ssm")
 
-    say(f"account A ({A}): VPC, NLB with a TLS listener on 443, endpoint service (acceptance required)")
+    say(f"account A ({A}): VPC, NLB with a TLS listener on 443, endpoint service, public zone")
     net = build_provider_network(a, ["use1-az1", "use1-az4"], listeners=[("TLS", 443)],
                                  acceptance_required=True, allowed_accounts=[B])
-    print(f"endpoint service {net.service_id}, subnets by AZ ID {net.subnet_ids}")
+    listener = net.listener_arns[0]
+    zone_id = build_public_zone(a, DOMAIN)
+    zone = zone_id.split("/")[-1]
+    note(f"endpoint service {net.service_id} (acceptance required, B allowed)")
+    note(f"subnets by AZ ID {net.subnet_ids}")
+    note(f"public hosted zone {DOMAIN}: {zone}")
+    show_listener(a, listener)
 
     env = function_env(a, url)
-    props = {
-        "ServiceToken": FN_ARN,
+    publication = {
         "ServiceId": net.service_id,
         "ServiceKey": "orders",
-        "TlsNames": ["orders.link.example.com"],
+        "TlsNames": [DNS_NAME, f"*.{DNS_NAME}"],
         "AllowedAccounts": [B],
+        "PrivateDnsName": DNS_NAME,
+        "PublicHostedZoneId": zone,
     }
-    with CaptureServer() as capture, LambdaHarness(bootstrap, "provider", env=env, timeout_s=60,
-                                                   account=A, region=REGION) as fn:
-        rid = str(uuid.uuid4())
-        event = {
-            "RequestType": "Create",
-            "ServiceToken": FN_ARN,
-            "ResponseURL": capture.response_url(f"/{rid}"),
-            "StackId": f"arn:aws:cloudformation:{REGION}:{A}:stack/provider-demo/{uuid.uuid4()}",
-            "RequestId": rid,
-            "ResourceType": "Custom::ServicePublication",
-            "LogicalResourceId": "OrdersPublication",
-            "ResourceProperties": props,
+    with ExitStack() as stack:
+        capture = stack.enter_context(CaptureServer())
+        fn = stack.enter_context(LambdaHarness(bootstrap, "provider", env=env,
+                                               timeout_s=FN_TIMEOUT_S, account=A,
+                                               region=REGION, async_relay=True))
+        fn_b = stack.enter_context(LambdaHarness(consumer_bootstrap, "consumer",
+                                                 env=function_env(b, url),
+                                                 timeout_s=FN_TIMEOUT_S, account=B,
+                                                 region=REGION, async_relay=True))
+        cfn = CloudFormation(fn, capture, stack_id(A, "provider-demo"))
+        cfn_b = CloudFormation(fn_b, capture, stack_id(B, "consumer-demo"))
+
+        # ------------------------------------------------------------ 1. publication + private DNS
+        say(f"1. CloudFormation Create Custom::ServicePublication, PrivateDnsName {DNS_NAME} "
+            f"(function timeout {FN_TIMEOUT_S} s)")
+        created = cfn.request("Create", "Custom::ServicePublication", "OrdersPublication",
+                              publication)
+        answer = created["answer"]
+        note(f"(cold start to first response: {fn.cold_start_s * 1000:.0f} ms)")
+        expect(answer["Status"] == "SUCCESS", f"publication Create: {answer.get('Reason')}")
+        expect(answer["Data"]["PrivateDnsState"] == "verified",
+               f"PrivateDnsState is {answer['Data']['PrivateDnsState']!r}, not verified")
+        expect(len(created["invocations"]) >= 2,
+               "the verification wait should have continued in a second invocation")
+        continued = [c for c in fn.relay_calls() if c.invocation_type == "Event"]
+        note(f"the relay got {len(continued)} lambda:Invoke (Event) call(s) from the function, "
+             f"for {continued[0].function_name if continued else '-'}")
+        expect(len(continued) == len(created["invocations"]) - 1,
+               "each continuation should come from exactly one lambda:Invoke (Event)")
+
+        say("private DNS: the service's name, the TXT record the function wrote, the verification")
+        config = service_config(a, net.service_id)
+        challenge = config["PrivateDnsNameConfiguration"]
+        txt_name = f"{challenge['Name']}.{DNS_NAME}."
+        note(f"service PrivateDnsName {config.get('PrivateDnsName')}, verification "
+             f"{challenge['Type']} {challenge['Name']} = {challenge['Value']}")
+        note(f"PrivateDnsNameConfiguration.State: {challenge['State']}")
+        records = show_zone(a, zone_id)
+        txt = [r for r in records if r["Type"] == "TXT" and r["Name"] == txt_name]
+        expect(config.get("PrivateDnsName") == DNS_NAME, f"service private DNS name is "
+               f"{config.get('PrivateDnsName')!r}")
+        expect(challenge["State"] == "verified", f"verification state is {challenge['State']}")
+        expect(len(txt) == 1 and txt[0]["ResourceRecords"][0]["Value"] == f'"{challenge["Value"]}"',
+               f"no TXT record {txt_name} with value {challenge['Value']} in the zone")
+
+        say("the published descriptor (SSM, Advanced tier, canonical JSON)")
+        name = answer["Data"]["ParameterName"]
+        arn = answer["Data"]["ParameterArn"]
+        stored = ssm_a.get_parameter(Name=name)["Parameter"]
+        descriptor = json.loads(stored["Value"])
+        print(json.dumps(descriptor, indent=2))
+        note(f"private_dns: {json.dumps(descriptor['private_dns'])}")
+        expect(descriptor["private_dns"] == {"name": DNS_NAME, "state": "verified"},
+               f"descriptor private_dns is {descriptor['private_dns']}")
+        policy = json.loads(ssm_a.get_parameter(Name=f"{name}/policy")["Parameter"]["Value"])
+        note(f"policy parameter {name}/policy (never shared): allowed {policy['allowed_accounts']}, "
+             f"owns TXT {policy.get('private_dns_record', {}).get('name')}")
+
+        say("shared with account B through AWS RAM; B reads it by ARN")
+        share = a.client("ram").create_resource_share(
+            name="orders-descriptor", resourceArns=[arn], principals=[B])["resourceShare"]
+        seen_by_b = json.loads(b.client("ssm").get_parameter(Name=arn)["Parameter"]["Value"])
+        note(f"B reads {arn}:")
+        note(f"digest {seen_by_b['digest'][:16]}…, az_ids {seen_by_b['az_ids']}, "
+             f"private_dns {seen_by_b['private_dns']}")
+        expect(seen_by_b == descriptor, "B reads a different descriptor")
+
+        say("same AZ IDs, different AZ names per account")
+        names = {}
+        for label, session in (("A", a), ("B", b)):
+            zones = session.client("ec2").describe_availability_zones()["AvailabilityZones"]
+            names[label] = {z["ZoneId"]: z["ZoneName"] for z in zones}
+        note(f"{'AZ ID':<10} {'name in A':<12} {'name in B':<12}")
+        for az_id in descriptor["az_ids"]:
+            note(f"{az_id:<10} {names['A'][az_id]:<12} {names['B'][az_id]:<12}")
+        differ = all(names["A"][z] != names["B"][z] for z in descriptor["az_ids"])
+        note("→ a subnet chosen by AZ name in B would land in the wrong zone; the descriptor "
+             "carries IDs." if differ else "→ (names happen to match for these IDs)")
+
+        # ------------------------------------------------------------ 2. certificate
+        say(f"2. CloudFormation Create Custom::ServiceCertificate for {DNS_NAME} + *.{DNS_NAME}")
+        certificate = {
+            "DomainName": DNS_NAME,
+            "SubjectAlternativeNames": [f"*.{DNS_NAME}"],
+            "HostedZoneId": zone,
+            "ListenerArns": [listener],
         }
-        say("CloudFormation Create → the real provider binary")
-        fn.invoke(event)
-        answer = capture.wait_for(f"/{rid}", count=1, timeout=30)[0]["body"]
-        print(json.dumps(answer, indent=2))
-        print(f"(cold start to first response: {fn.cold_start_s * 1000:.0f} ms)")
-        if answer["Status"] != "SUCCESS":
-            return 1
+        cert_run = cfn.request("Create", "Custom::ServiceCertificate", "OrdersCertificate",
+                               certificate)
+        cert_answer = cert_run["answer"]
+        expect(cert_answer["Status"] == "SUCCESS", f"certificate Create: {cert_answer.get('Reason')}")
+        cert_arn = cert_answer["Data"]["CertificateArn"]
+        detail = a.client("acm").describe_certificate(CertificateArn=cert_arn)["Certificate"]
+        note(f"ACM {cert_arn}")
+        note(f"status {detail['Status']}, names {detail['SubjectAlternativeNames']}")
+        cnames = {(o["ResourceRecord"]["Name"], o["ResourceRecord"]["Value"])
+                  for o in detail["DomainValidationOptions"]}
+        for o in detail["DomainValidationOptions"]:
+            note(f"validation of {o['DomainName']}: {o['ValidationStatus']}, CNAME "
+                 f"{o['ResourceRecord']['Name']}")
+        if len(cnames) < len(detail["DomainValidationOptions"]):
+            note("(ACM validates *.name with the record of name: one CNAME serves both)")
+        records = show_zone(a, zone_id)
+        in_zone = {(r["Name"], r["ResourceRecords"][0]["Value"]) for r in records
+                   if r["Type"] == "CNAME"}
+        expect(detail["Status"] == "ISSUED", f"certificate is {detail['Status']}, not ISSUED")
+        expect(cnames <= in_zone, f"validation CNAMEs {cnames} are not all in the zone")
+        certs = show_listener(a, listener)
+        expect(any(c["CertificateArn"] == cert_arn and not c.get("IsDefault") for c in certs),
+               "the new certificate is not an SNI certificate of the listener")
+        expect(sum(1 for c in certs if c.get("IsDefault")) == 1
+               and all(c["CertificateArn"] != cert_arn for c in certs if c.get("IsDefault")),
+               "the listener's default certificate changed")
 
-    say("the published descriptor (SSM, Advanced tier, canonical JSON)")
-    name = answer["Data"]["ParameterName"]
-    stored = a.client("ssm").get_parameter(Name=name)["Parameter"]["Value"]
-    descriptor = json.loads(stored)
-    print(json.dumps(descriptor, indent=2))
+        # ------------------------------------------------------------ 3. the consumer link
+        served = descriptor["az_ids"]
+        unserved = sorted(z for z in names["B"] if z not in served)
+        expect(len(unserved) >= 2, f"the region has no two AZ IDs besides {served}")
+        say(f"3. account B ({B}) links to A's service: CloudFormation Create Custom::ServiceEndpoint "
+            f"(the consumer function in B, timeout {FN_TIMEOUT_S} s)")
+        # The one A does not serve goes first: the user's order is a preference, not a rule.
+        vpc_b, subnets_b = build_consumer_vpc(b, [unserved[0], *served])
+        cidr_b = ec2_b.describe_vpcs(VpcIds=[vpc_b])["Vpcs"][0]["CidrBlock"]
+        note(f"B's VPC {vpc_b} ({cidr_b}), DNS support and hostnames on")
+        show_candidates("B", subnets_b, names["B"], served)
+        covering = [n for n in descriptor["tls_names"]
+                    if n == ALIAS or (n.startswith("*.") and ALIAS.split(".", 1)[1] == n[2:])]
+        note(f"AliasName {ALIAS}: covered by the service's TLS name(s) {covering}")
+        expect(covering, f"no TLS name of the descriptor covers {ALIAS}")
+        link = {
+            "ServiceParameter": arn,
+            "VpcId": vpc_b,
+            "SubnetIds": list(subnets_b.values()),
+            "AliasName": ALIAS,
+        }
+        note(f"properties: {json.dumps(link)}")
+        want_subnets = [subnets_b[z] for z in served]
+        waited: dict = {}
 
-    say("shared with account B through AWS RAM; B reads it by ARN")
-    arn = answer["Data"]["ParameterArn"]
-    a.client("ram").create_resource_share(name="orders-descriptor", resourceArns=[arn], principals=[B])
-    seen_by_b = json.loads(b.client("ssm").get_parameter(Name=arn)["Parameter"]["Value"])
-    print(f"B reads {arn}: digest {seen_by_b['digest'][:16]}…, az_ids {seen_by_b['az_ids']}")
+        def link_waits(first) -> None:
+            """While the link waits for acceptance: look at it from B, then accept it from A."""
+            expect(first.ok and "continued" in (first.payload or {}),
+                   f"the link's first invocation did not hand over: {first.result}")
+            made = vpc_endpoints(b, vpc_b)
+            expect(len(made) == 1, f"B's VPC has {len(made)} endpoints, not 1")
+            ep = made[0]
+            waited["endpoint"] = ep["VpcEndpointId"]
+            note(f"after invocation 1, B's VPC has endpoint {ep['VpcEndpointId']} "
+                 f"({ep['State']}) in {', '.join(ep['SubnetIds'])}")
+            expect(ep["State"] == "pendingAcceptance", f"the endpoint is {ep['State']}")
+            expect(sorted(ep["SubnetIds"]) == sorted(want_subnets),
+                   f"the endpoint is in {ep['SubnetIds']}, not in {want_subnets}")
+            wait_for_handovers(fn_b, 3)
+            state = endpoint_state(b, ep["VpcEndpointId"])
+            note(f"after {len(handovers(fn_b))} hand-overs the link is still waiting; "
+                 f"the endpoint is {state}")
+            expect(state == "pendingAcceptance", f"the endpoint is {state} before A accepts")
+            accepted = ec2_a.accept_vpc_endpoint_connections(
+                ServiceId=net.service_id, VpcEndpointIds=[ep["VpcEndpointId"]])
+            expect(not accepted.get("Unsuccessful"),
+                   f"accept failed: {accepted.get('Unsuccessful')}")
+            conn = ec2_a.describe_vpc_endpoint_connections(Filters=[
+                {"Name": "vpc-endpoint-id", "Values": [ep["VpcEndpointId"]]}
+            ])["VpcEndpointConnections"]
+            for c in conn:
+                note(f"A accepts (as the reconciler will by policy): {c['VpcEndpointId']} of "
+                     f"{c['VpcEndpointOwner']} → {c['VpcEndpointState']}")
+            note("the link's invocations, from CloudFormation's event to its answer:")
 
-    say("same AZ IDs, different AZ names per account")
-    names = {}
-    for label, session in (("A", a), ("B", b)):
-        zones = session.client("ec2").describe_availability_zones()["AvailabilityZones"]
-        names[label] = {z["ZoneId"]: z["ZoneName"] for z in zones}
-    print(f"{'AZ ID':<10} {'name in A':<12} {'name in B':<12}")
-    for az_id in descriptor["az_ids"]:
-        print(f"{az_id:<10} {names['A'][az_id]:<12} {names['B'][az_id]:<12}")
-    differ = all(names["A"][z] != names["B"][z] for z in descriptor["az_ids"])
-    print("→ a subnet chosen by AZ name in B would land in the wrong zone; the descriptor carries IDs."
-          if differ else "→ (names happen to match for these IDs)")
+        linked = cfn_b.request("Create", "Custom::ServiceEndpoint", "OrdersLink", link,
+                               while_waiting=link_waits)
+        link_answer = linked["answer"]
+        expect(link_answer["Status"] == "SUCCESS", f"link Create: {link_answer.get('Reason')}")
+        waits = [j["fields"]["waiting_for"] for j in (l.json for l in linked["invocations"][0].logs)
+                 if isinstance(j, dict) and "waiting_for" in j.get("fields", {})]
+        expect(any("to accept endpoint" in w for w in waits),
+               f"the link's first invocation did not wait for acceptance: {waits}")
+        continued = handovers(fn_b)
+        note(f"the relay got {len(continued)} lambda:Invoke (Event) call(s) from the function, "
+             f"for {continued[0].function_name if continued else '-'}")
+        expect(len(continued) == len(linked["invocations"]) - 1,
+               "each continuation should come from exactly one lambda:Invoke (Event)")
+
+        data = link_answer["Data"]
+        link_id = link_answer["PhysicalResourceId"]
+        endpoint_id = data["EndpointId"]
+        group_id = data["SecurityGroupId"]
+        say("what the link built in B")
+        chosen = data["SubnetIds"].split(",")
+        for subnet, az_id in zip(chosen, data["AzIds"].split(",")):
+            note(f"chosen: {subnet} in {az_id} (B: {names['B'][az_id]})")
+        note(f"left out: {subnets_b[unserved[0]]} in {unserved[0]} (B: {names['B'][unserved[0]]}), "
+             "A has no zone there")
+        expect(chosen == want_subnets, f"the link chose {chosen}, not {want_subnets}")
+        expect(data["AzIds"].split(",") == served, f"AzIds is {data['AzIds']}, not {served}")
+        expect(endpoint_id == waited.get("endpoint"),
+               f"EndpointId {endpoint_id} is not the endpoint that waited ({waited.get('endpoint')})")
+        expect(data["State"] == "available", f"State is {data['State']}")
+        expect(data["AliasName"] == ALIAS, f"AliasName is {data['AliasName']!r}")
+        expect(link_id.startswith("link-"), f"PhysicalResourceId {link_id} is not a link ID")
+        seen = ec2_b.describe_vpc_endpoints(VpcEndpointIds=[endpoint_id])["VpcEndpoints"][0]
+        note(f"endpoint {endpoint_id}: {seen['State']}, service {seen['ServiceName']}, "
+             f"private DNS {'on' if seen.get('PrivateDnsEnabled') else 'off'}, "
+             f"groups {[g['GroupId'] for g in seen.get('Groups', [])]}")
+        tags = {t["Key"]: t["Value"] for t in seen.get("Tags", [])}
+        for k in sorted(tags):
+            if k.startswith("privatelink-autowire:"):
+                note(f"  tag {k} = {tags[k]}")
+        for entry in seen["DnsEntries"]:
+            note(f"  B resolves {entry['DnsName']}")
+        expect(seen["State"] == "available", f"B's endpoint is {seen['State']} after acceptance")
+        expect(sorted(seen["SubnetIds"]) == sorted(want_subnets),
+               f"the endpoint is in {seen['SubnetIds']}")
+        expect(any(e["DnsName"] == DNS_NAME for e in seen["DnsEntries"]),
+               f"B's endpoint has no private DNS entry {DNS_NAME}")
+        expect(seen["DnsEntries"][0]["DnsName"] == data["DnsName"],
+               f"DnsName {data['DnsName']} is not the endpoint's regional name")
+        expect(tags.get(LINK_TAG) == link_id, f"the endpoint's {LINK_TAG} tag is not {link_id}")
+        expect([g["GroupId"] for g in seen.get("Groups", [])] == [group_id],
+               f"the endpoint does not carry exactly the link's group {group_id}")
+        rules = show_group(b, group_id)
+        expect(rules == [("tcp", 443, 443, cidr_b)],
+               f"the link's group admits {rules}, not tcp 443 from {cidr_b}")
+        private = vpc_private_zones(b, vpc_b)
+        expect(len(private) == 1 and private[0]["Name"].rstrip(".") == DNS_NAME,
+               f"B's VPC has private zones {[z['Name'] for z in private]}, not {DNS_NAME}")
+        alias_zone = private[0]["HostedZoneId"].split("/")[-1]
+        zone_tags = {t["Key"]: t["Value"] for t in b.client("route53").list_tags_for_resource(
+            ResourceType="hostedzone", ResourceId=alias_zone)["ResourceTagSet"]["Tags"]}
+        note(f"private zone {DNS_NAME} {alias_zone}, associated with {vpc_b}, "
+             f"{LINK_TAG} = {zone_tags.get(LINK_TAG)}")
+        records = show_zone(b, alias_zone, f"{DNS_NAME} (private, B)")
+        alias = [r for r in records if r["Name"].rstrip(".") == ALIAS and r["Type"] == "CNAME"]
+        expect(len(alias) == 1 and alias[0]["ResourceRecords"][0]["Value"].rstrip(".")
+               == data["DnsName"], f"no CNAME {ALIAS} → {data['DnsName']} in the private zone")
+        expect(zone_tags.get(LINK_TAG) == link_id, f"the private zone is not tagged {link_id}")
+
+        # ------------------------------------------------------------ 3b. a consumer that misses
+        c = assume_account(url, C)
+        names["C"] = az_names(c)
+        say(f"3b. a second consumer, account C ({C}), whose subnets are all in AZ IDs A does not "
+            "serve")
+        a.client("ram").associate_resource_share(resourceShareArn=share["resourceShareArn"],
+                                                 principals=[C])
+        seen_by_c = json.loads(c.client("ssm").get_parameter(Name=arn)["Parameter"]["Value"])
+        note(f"A adds C to the RAM share; C reads the descriptor by ARN: az_ids {seen_by_c['az_ids']}")
+        expect(seen_by_c == descriptor, "C reads a different descriptor")
+        vpc_c, subnets_c = build_consumer_vpc(c, unserved[:2])
+        note(f"C's VPC {vpc_c}")
+        show_candidates("C", subnets_c, names["C"], served)
+        groups_before = {g["GroupId"] for g in vpc_groups(c, vpc_c)}
+        fn_c = stack.enter_context(LambdaHarness(consumer_bootstrap, "consumer",
+                                                 env=function_env(c, url),
+                                                 timeout_s=FN_TIMEOUT_S, account=C,
+                                                 region=REGION, async_relay=True))
+        cfn_c = CloudFormation(fn_c, capture, stack_id(C, "consumer-demo"))
+        link_c = {
+            "ServiceParameter": arn,
+            "VpcId": vpc_c,
+            "SubnetIds": list(subnets_c.values()),
+        }
+        say("CloudFormation Create Custom::ServiceEndpoint in C")
+        missed = cfn_c.request("Create", "Custom::ServiceEndpoint", "OrdersLink", link_c)
+        missed_answer = missed["answer"]
+        reason = missed_answer.get("Reason") or ""
+        expect(missed_answer["Status"] == "FAILED", "the link without a matching AZ did not fail")
+        expect(len(missed["invocations"]) == 1, "the failing link should answer in one invocation")
+        for az_id, subnet in subnets_c.items():
+            expect(f"{subnet} ({az_id})" in reason,
+                   f"the Reason does not list candidate {subnet} with its AZ ID {az_id}")
+        expect(all(z in reason for z in served), f"the Reason does not list A's AZ IDs {served}")
+        expect(len(reason) < 256, f"the Reason is {len(reason)} characters long")
+        left = vpc_endpoints(c, vpc_c)
+        groups_after = {g["GroupId"] for g in vpc_groups(c, vpc_c)}
+        zones_c = vpc_private_zones(c, vpc_c)
+        note(f"in C's VPC now: {len(left)} endpoint(s), "
+             f"{len(groups_after - groups_before)} new security group(s) "
+             f"(only {', '.join(g['GroupName'] for g in vpc_groups(c, vpc_c))}), "
+             f"{len(zones_c)} private zone(s)")
+        expect(not left, f"C's VPC has endpoints {[e['VpcEndpointId'] for e in left]}")
+        expect(groups_after == groups_before, f"new groups {groups_after - groups_before} in C")
+        expect(not zones_c, f"C's VPC has private zones {zones_c}")
+        say("CloudFormation rolls C's stack back: Delete of the link that failed to create")
+        rolled = cfn_c.request("Delete", "Custom::ServiceEndpoint", "OrdersLink", link_c,
+                               physical_id=missed_answer["PhysicalResourceId"])["answer"]
+        expect(rolled["Status"] == "SUCCESS", f"rollback Delete: {rolled.get('Reason')}")
+
+        say("CloudFormation Delete of the publication (OnDeleteWithConnections: fail, the default)")
+        physical_id = answer["PhysicalResourceId"]
+        blocked = cfn.request("Delete", "Custom::ServicePublication", "OrdersPublication",
+                              publication, physical_id=physical_id)["answer"]
+        expect(blocked["Status"] == "FAILED", "Delete with a connected consumer did not fail")
+        expect(B in blocked["Reason"] and endpoint_id in blocked["Reason"],
+               f"the Reason does not name account {B} and the link's endpoint {endpoint_id}")
+        note(f"the Reason names account {B} and the link's endpoint {endpoint_id}")
+        still = ssm_a.get_parameter(Name=name)["Parameter"]["Value"]
+        expect(still == stored["Value"], "the descriptor changed after the failed Delete")
+        note(f"descriptor {name} is still there (digest {json.loads(still)['digest'][:16]}…); "
+             "B still reads it by ARN: "
+             + ("yes" if aws_code(b.client("ssm").get_parameter, Name=arn) is None else "NO"))
+        expect(aws_code(b.client("ssm").get_parameter, Name=arn) is None,
+               "B can no longer read the descriptor after the failed Delete")
+
+        # ------------------------------------------------------------ 4. reject, then delete
+        say("4. CloudFormation Delete, the template now saying OnDeleteWithConnections: reject")
+        rejecting = dict(publication, OnDeleteWithConnections="reject")
+        gone = cfn.request("Delete", "Custom::ServicePublication", "OrdersPublication",
+                           rejecting, physical_id=physical_id)["answer"]
+        expect(gone["Status"] == "SUCCESS", f"Delete with reject: {gone.get('Reason')}")
+        conn = ec2_a.describe_vpc_endpoint_connections(
+            Filters=[{"Name": "vpc-endpoint-id", "Values": [endpoint_id]}])["VpcEndpointConnections"]
+        state = conn[0]["VpcEndpointState"] if conn else "(not listed)"
+        note(f"connection {endpoint_id} of {B}: {state}; B sees its link's endpoint "
+             f"{endpoint_state(b, endpoint_id)}")
+        expect(state == "rejected", f"B's connection is {state}, not rejected")
+        missing = ssm_a.get_parameters(Names=[name, f"{name}/policy"])["InvalidParameters"]
+        note(f"parameters gone: {sorted(missing)}")
+        expect(sorted(missing) == sorted([name, f"{name}/policy"]),
+               "the descriptor or the policy parameter is still there")
+        b_code = aws_code(b.client("ssm").get_parameter, Name=arn)
+        note(f"B reading the descriptor by ARN now: {b_code}")
+        expect(b_code is not None, "B still reads the deleted descriptor")
+        config = service_config(a, net.service_id)
+        note(f"service private DNS name now: {config.get('PrivateDnsName') or '(none)'}")
+        expect(not config.get("PrivateDnsName"), "the service still has its private DNS name")
+        records = show_zone(a, zone_id)
+        expect(not any(r["Name"] == txt_name for r in records),
+               f"the verification TXT record {txt_name} is still in the zone")
+
+        say("CloudFormation Delete of the certificate")
+        cert_gone = cfn.request("Delete", "Custom::ServiceCertificate", "OrdersCertificate",
+                                certificate, physical_id=cert_arn)["answer"]
+        expect(cert_gone["Status"] == "SUCCESS", f"certificate Delete: {cert_gone.get('Reason')}")
+        code = aws_code(a.client("acm").describe_certificate, CertificateArn=cert_arn)
+        note(f"ACM DescribeCertificate {cert_arn[-12:]}: {code or 'still there'}")
+        expect(code == "ResourceNotFoundException", f"the certificate is still there ({code})")
+        records = show_zone(a, zone_id)
+        expect(not ({(r["Name"], r.get("ResourceRecords", [{}])[0].get("Value")) for r in records}
+                    & cnames), "a validation CNAME is still in the zone")
+        certs = show_listener(a, listener)
+        expect(len(certs) == 1 and certs[0].get("IsDefault"),
+               "the listener does not serve its default certificate only")
+
+        # ------------------------------------------------------------ 5. the link goes
+        say(f"5. CloudFormation Delete of B's link {link_id}")
+        unlinked = cfn_b.request("Delete", "Custom::ServiceEndpoint", "OrdersLink", link,
+                                 physical_id=link_id)["answer"]
+        expect(unlinked["Status"] == "SUCCESS", f"link Delete: {unlinked.get('Reason')}")
+        state = endpoint_state(b, endpoint_id)
+        group_code = aws_code(ec2_b.describe_security_groups, GroupIds=[group_id])
+        zone_code = aws_code(b.client("route53").get_hosted_zone, Id=alias_zone)
+        note(f"endpoint {endpoint_id}: {state}")
+        note(f"security group {group_id}: {group_code or 'still there'}")
+        note(f"private zone {DNS_NAME} {alias_zone}: {zone_code or 'still there'}")
+        left = vpc_endpoints(b, vpc_b)
+        note(f"B's VPC now: {len(left)} endpoint(s), groups "
+             f"{[g['GroupName'] for g in vpc_groups(b, vpc_b)]}, "
+             f"{len(vpc_private_zones(b, vpc_b))} private zone(s)")
+        expect(state in ("deleted", "InvalidVpcEndpointId.NotFound"),
+               f"the link's endpoint is {state}, not deleted")
+        expect(not left, f"B's VPC still has endpoints {[e['VpcEndpointId'] for e in left]}")
+        expect(group_code == "InvalidGroup.NotFound", f"the link's group is still there ({group_code})")
+        expect(zone_code == "NoSuchHostedZone", f"the link's private zone is still there ({zone_code})")
+        expect(not vpc_private_zones(b, vpc_b), "B's VPC still has a private zone")
+
+    say("done: every step behaved as expected")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except DemoFailure as failure:
+        print(f"\nDEMO FAILED: {failure}", file=sys.stderr, flush=True)
+        sys.exit(1)
+    except Exception as error:  # an AWS error, a harness failure, a timeout: a surprise too
+        traceback.print_exc()
+        print(f"\nDEMO FAILED: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
+        sys.exit(1)

@@ -507,7 +507,7 @@ impl<C: ConsumerCloud> Link<C> {
             }
             _ => return wait(STATE_POLL, format!("endpoint {} to become available", endpoint.id)),
         }
-        let regional = endpoint.dns_names.first().cloned().unwrap_or_default();
+        let regional = endpoint.regional_dns_name().unwrap_or_default().to_string();
         if let Some(alias) = &spec.alias_name {
             let zone = self.alias_zone(req, spec, &plan, alias).await?;
             let record = RecordSet::new(alias, RecordType::Cname, &regional);
@@ -524,13 +524,7 @@ impl<C: ConsumerCloud> Link<C> {
             ("DnsName".to_string(), regional),
             (
                 "ZonalDnsNames".to_string(),
-                endpoint
-                    .dns_names
-                    .iter()
-                    .skip(1)
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(","),
+                endpoint.zonal_dns_names().join(","),
             ),
             ("ServiceName".to_string(), endpoint.service_name.clone()),
             (
@@ -707,11 +701,17 @@ impl<C: ConsumerCloud + 'static> Resource for Link<C> {
 
     async fn apply(&self, req: &Request, _progress: Option<&Value>) -> Result<Step> {
         let spec = Spec::parse(&req.props)?;
-        self.converge(req, &spec).await
+        // Every pass is idempotent, so a throttle anywhere in it just means: this pass again,
+        // a little later (CreateVpcEndpoint in particular is throttled hard).
+        self.converge(req, &spec)
+            .await
+            .or_else(|e| or_wait(e, "the link's calls"))
     }
 
     async fn cleanup(&self, req: &Request, _progress: Option<&Value>) -> Result<Step> {
-        self.remove(req).await
+        self.remove(req)
+            .await
+            .or_else(|e| or_wait(e, "the link's calls"))
     }
 
     /// A failed Create still answers with the link ID, so CloudFormation's Delete finds, by tag,

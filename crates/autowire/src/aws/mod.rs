@@ -351,6 +351,27 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
+    /// AWS's own names for the endpoint (not a private DNS name it may also answer to).
+    fn aws_names(&self) -> impl Iterator<Item = &String> {
+        self.dns_names
+            .iter()
+            .filter(|n| n.trim_end_matches('.').ends_with(".vpce.amazonaws.com"))
+    }
+
+    /// The regional DNS name: the shortest of AWS's names (the zonal ones add the AZ).
+    pub fn regional_dns_name(&self) -> Option<&str> {
+        self.aws_names().min_by_key(|n| n.len()).map(String::as_str)
+    }
+
+    /// The zonal DNS names, one per AZ.
+    pub fn zonal_dns_names(&self) -> Vec<String> {
+        let regional = self.regional_dns_name();
+        self.aws_names()
+            .filter(|n| Some(n.as_str()) != regional)
+            .cloned()
+            .collect()
+    }
+
     /// Gone, or on its way out: not something to build on.
     pub fn is_gone(&self) -> bool {
         matches!(self.state.as_str(), "deleting" | "deleted")

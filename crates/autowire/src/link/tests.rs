@@ -628,3 +628,60 @@ async fn an_alias_dropped_and_added_again_gets_a_fresh_zone() {
     converge(&cloud, &link, &back).await.unwrap();
     assert!(cname(&cloud, "api.orders.link.example.com").is_some());
 }
+
+#[test]
+fn regional_and_zonal_names_are_told_apart_from_a_private_dns_name() {
+    let e = Endpoint {
+        id: "vpce-1".into(),
+        service_name: SERVICE.into(),
+        vpc_id: VPC.into(),
+        state: "available".into(),
+        subnet_ids: vec![],
+        security_group_ids: vec![],
+        private_dns_enabled: true,
+        dns_names: vec![
+            "vpce-1-ab12cd34-us-east-1a.vpce-svc-1.us-east-1.vpce.amazonaws.com".into(),
+            "vpce-1-ab12cd34.vpce-svc-1.us-east-1.vpce.amazonaws.com".into(),
+            "orders.link.example.com".into(),
+        ],
+        tags: Default::default(),
+    };
+    assert_eq!(
+        e.regional_dns_name(),
+        Some("vpce-1-ab12cd34.vpce-svc-1.us-east-1.vpce.amazonaws.com")
+    );
+    assert_eq!(
+        e.zonal_dns_names(),
+        vec!["vpce-1-ab12cd34-us-east-1a.vpce-svc-1.us-east-1.vpce.amazonaws.com".to_string()]
+    );
+}
+
+#[tokio::test]
+async fn a_throttle_anywhere_in_a_pass_is_a_pause_not_a_failure() {
+    for op in [
+        "ec2:DescribeVpcs",
+        "ec2:DescribeSecurityGroups",
+        "ec2:CreateSecurityGroup",
+        "ec2:AuthorizeSecurityGroupIngress",
+        "ec2:DescribeVpcEndpoints",
+        "route53:CreateHostedZone",
+    ] {
+        let (cloud, link, subnets) = setup();
+        cloud.inject(
+            op,
+            Fault::Fail(
+                "RequestLimitExceeded".into(),
+                "Request limit exceeded.".into(),
+            ),
+        );
+        converge(
+            &cloud,
+            &link,
+            &request(RequestKind::Create, props(&subnets)),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{op}: {e}"));
+        assert_eq!(cloud.live_endpoints().len(), 1, "{op}");
+        assert_eq!(cloud.group_ids().len(), 1, "{op}");
+    }
+}
