@@ -22,46 +22,41 @@ READ_ONLY = ("Describe", "Get", "List")
 RESPONSE_LIMIT = 4096
 
 
-def provider_bootstrap() -> str:
-    """The provider binary: AUTOWIRE_PROVIDER_BOOTSTRAP, else the workspace's debug build."""
-    path = os.environ.get("AUTOWIRE_PROVIDER_BOOTSTRAP")
+def bootstrap(name: str) -> str:
+    """A function's binary: AUTOWIRE_<NAME>_BOOTSTRAP, else the workspace's debug build."""
+    path = os.environ.get(f"AUTOWIRE_{name.upper()}_BOOTSTRAP")
     if not path:
         target = os.environ.get("CARGO_TARGET_DIR") or str(
             Path(__file__).resolve().parents[2] / "target")
-        path = str(Path(target) / "debug" / "provider")
+        path = str(Path(target) / "debug" / name)
     if not Path(path).is_file():
-        skip_or_fail(f"provider binary not built at {path}: run `make test`")
+        skip_or_fail(f"{name} binary not built at {path}: run `make test`")
     return path
 
 
-def provider_harness(session, proxy, timeout_s: float) -> LambdaHarness:
-    """The provider binary acting as `session`'s account, its AWS calls through the fault proxy,
-    with the async invoke relay so its continuations run."""
-    return LambdaHarness(
-        provider_bootstrap(), "provider", env=function_env(session, proxy.url),
-        timeout_s=timeout_s, account=session.account_id, region=REGION, async_relay=True,
-    )
+def provider_bootstrap() -> str:
+    return bootstrap("provider")
 
 
 def consumer_bootstrap() -> str:
-    """The consumer binary: AUTOWIRE_CONSUMER_BOOTSTRAP, else the workspace's debug build."""
-    path = os.environ.get("AUTOWIRE_CONSUMER_BOOTSTRAP")
-    if not path:
-        target = os.environ.get("CARGO_TARGET_DIR") or str(
-            Path(__file__).resolve().parents[2] / "target")
-        path = str(Path(target) / "debug" / "consumer")
-    if not Path(path).is_file():
-        skip_or_fail(f"consumer binary not built at {path}: run `make test`")
-    return path
+    return bootstrap("consumer")
+
+
+def harness(name: str, session, proxy, timeout_s: float) -> LambdaHarness:
+    """Function `name` acting as `session`'s account, its AWS calls through the fault proxy, with
+    the async invoke relay so its continuations run."""
+    return LambdaHarness(
+        bootstrap(name), name, env=function_env(session, proxy.url),
+        timeout_s=timeout_s, account=session.account_id, region=REGION, async_relay=True,
+    )
+
+
+def provider_harness(session, proxy, timeout_s: float) -> LambdaHarness:
+    return harness("provider", session, proxy, timeout_s)
 
 
 def consumer_harness(session, proxy, timeout_s: float) -> LambdaHarness:
-    """The consumer binary acting as `session`'s account, its AWS calls through the fault proxy,
-    with the async invoke relay so its continuations run."""
-    return LambdaHarness(
-        consumer_bootstrap(), "consumer", env=function_env(session, proxy.url),
-        timeout_s=timeout_s, account=session.account_id, region=REGION, async_relay=True,
-    )
+    return harness("consumer", session, proxy, timeout_s)
 
 
 def mutating(proxy, calls: Optional[list[dict]] = None) -> list[str]:

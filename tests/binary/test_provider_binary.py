@@ -4,17 +4,13 @@ through the fault proxy, answering to the capture server."""
 from __future__ import annotations
 
 import json
-import os
 import uuid
-from pathlib import Path
 
 import pytest
 
-from capture import CaptureServer
-from fault_proxy import FaultProxy
+from binary_support import provider_bootstrap
 from lambda_harness import LambdaHarness
 from testbed_fixtures import REGION, build_provider_network, function_env
-from testbed_util import skip_or_fail
 
 PROVIDER = "111111111111"
 FN = "provider"
@@ -24,33 +20,10 @@ READ_ONLY = ("Describe", "Get", "List")
 RUN = uuid.uuid4().hex[:6]  # keys differ between runs, so a long-lived emulator can be reused
 
 
-def bootstrap_path() -> str:
-    path = os.environ.get("AUTOWIRE_PROVIDER_BOOTSTRAP")
-    if not path:
-        target = os.environ.get("CARGO_TARGET_DIR") or str(Path(__file__).resolve().parents[2] / "target")
-        path = str(Path(target) / "debug" / "provider")
-    if not Path(path).is_file():
-        skip_or_fail(f"provider binary not built at {path}: run `make test`")
-    return path
-
-
-@pytest.fixture(scope="module")
-def capture():
-    with CaptureServer() as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
-def proxy(emulator_url):
-    p = FaultProxy(emulator_url).start()
-    yield p
-    p.stop()
-
-
 @pytest.fixture(scope="module")
 def provider_fn(account, proxy):
     with LambdaHarness(
-        bootstrap_path(), FN, env=function_env(account(PROVIDER), proxy.url),
+        provider_bootstrap(), FN, env=function_env(account(PROVIDER), proxy.url),
         timeout_s=60, account=PROVIDER, region=REGION,
     ) as h:
         yield h
@@ -187,7 +160,7 @@ def test_near_deadline_fails_once_before_the_deadline(account, proxy, capture, s
     # a 1 s invocation; the runtime must answer FAILED itself before Lambda's deadline.
     proxy.add_fault(["*"], rate=1.0)
     try:
-        with LambdaHarness(bootstrap_path(), FN, env=function_env(account(PROVIDER), proxy.url),
+        with LambdaHarness(provider_bootstrap(), FN, env=function_env(account(PROVIDER), proxy.url),
                            timeout_s=1, account=PROVIDER, region=REGION) as fn:
             e = event(capture, "Create", props_for(service, "bin-deadline"))
             inv = fn.invoke_detailed(e)

@@ -8,7 +8,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import (
+from testbed_fixtures import (
     CONSUMER,
     OUTSIDER,
     PROVIDER,

@@ -5,7 +5,7 @@ import re
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import CONSUMER, OUTSIDER, PROVIDER, aws_error, build_consumer_vpc
+from testbed_fixtures import CONSUMER, OUTSIDER, PROVIDER, aws_error, build_consumer_vpc
 
 
 def visible_names(session) -> set[str]:

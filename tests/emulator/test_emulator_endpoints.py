@@ -6,7 +6,7 @@ import re
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import CONSUMER, OUTSIDER, aws_error, build_consumer_vpc
+from testbed_fixtures import CONSUMER, OUTSIDER, aws_error, build_consumer_vpc
 
 
 @pytest.fixture

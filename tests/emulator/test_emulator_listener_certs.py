@@ -6,7 +6,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import (
+from testbed_fixtures import (
     CONSUMER,
     aws_error,
     build_imported_certificate,

@@ -7,7 +7,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import (
+from testbed_fixtures import (
     CONSUMER,
     DELEGATION_TAG,
     assume_account,

@@ -5,7 +5,7 @@ import itertools
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import aws_error, build_public_zone, upsert_record
+from testbed_fixtures import aws_error, build_public_zone, upsert_record
 
 DNS_ACCOUNT = "555555555555"  # zones of these tests only
 _domains = itertools.count(1)

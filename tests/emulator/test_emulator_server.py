@@ -1,6 +1,6 @@
 """The server process itself: readiness, health, accounts selected by credentials."""
 
-from conftest import CONSUMER, PROVIDER, health
+from testbed_fixtures import CONSUMER, PROVIDER, health
 
 
 def test_health_endpoint_answers_and_lists_extensions(emulator_url):

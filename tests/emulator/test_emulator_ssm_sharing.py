@@ -5,7 +5,7 @@ import itertools
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import CONSUMER, OUTSIDER, PROVIDER, aws_error
+from testbed_fixtures import CONSUMER, OUTSIDER, PROVIDER, aws_error
 
 _names = itertools.count(1)
 

@@ -4,7 +4,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto.ec2.models.availability_zones_and_regions import RegionsAndZonesBackend
 
-from conftest import CONSUMER, PROVIDER, REGION, aws_error
+from testbed_fixtures import CONSUMER, PROVIDER, REGION, aws_error
 
 
 def zone_map(session) -> dict[str, str]:

@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from testbed_fixtures import python_bootstrap  # noqa: E402
 from lambda_harness import HarnessError, LambdaHarness  # noqa: E402
-from testbed_util import find_tool, skip_or_fail  # noqa: E402
+from testbed_util import skip_or_fail  # noqa: E402
 
 FAKE_BOOTSTRAP = r'''#!{python}
 """Minimal custom runtime: echoes events, logs JSON, can sleep/fail/crash."""
@@ -66,20 +67,8 @@ while True:
 
 
 @pytest.fixture(scope="module")
-def cargo_lambda():
-    path = find_tool("cargo-lambda")
-    if path is None:
-        skip_or_fail("cargo-lambda not installed (run `make venv`)")
-    return path
-
-
-@pytest.fixture(scope="module")
 def fake_bootstrap(tmp_path_factory):
-    d = tmp_path_factory.mktemp("fake-fn")
-    p = d / "bootstrap"
-    p.write_text(FAKE_BOOTSTRAP.format(python=sys.executable))
-    p.chmod(0o755)
-    return p
+    return python_bootstrap(tmp_path_factory, "fake-fn", FAKE_BOOTSTRAP)
 
 
 @pytest.fixture(scope="module")

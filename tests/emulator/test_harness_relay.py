@@ -23,8 +23,9 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from testbed_fixtures import python_bootstrap  # noqa: E402
 from lambda_harness import AsyncInvokeRelay, LambdaHarness  # noqa: E402
-from testbed_util import fake_aws_env, find_tool, in_ci, port_open, skip_or_fail  # noqa: E402
+from testbed_util import fake_aws_env, in_ci, port_open, skip_or_fail  # noqa: E402
 
 if in_ci():
     import boto3
@@ -84,20 +85,8 @@ while True:
 
 
 @pytest.fixture(scope="module")
-def cargo_lambda():
-    path = find_tool("cargo-lambda")
-    if path is None:
-        skip_or_fail("cargo-lambda not installed (run `make venv`)")
-    return path
-
-
-@pytest.fixture(scope="module")
 def fake_bootstrap(tmp_path_factory):
-    d = tmp_path_factory.mktemp("relay-fn")
-    p = d / "bootstrap"
-    p.write_text(FAKE_BOOTSTRAP.format(python=sys.executable))
-    p.chmod(0o755)
-    return p
+    return python_bootstrap(tmp_path_factory, "relay-fn", FAKE_BOOTSTRAP)
 
 
 @pytest.fixture(scope="module")

@@ -499,3 +499,25 @@ def aws_error(excinfo) -> tuple[str, str]:
     """(code, message) of a botocore ClientError caught by pytest.raises."""
     error = excinfo.value.response["Error"]
     return error["Code"], error["Message"]
+
+
+# ---------------------------------------------------------------- Lambda harness helpers
+
+
+@pytest.fixture(scope="module")
+def cargo_lambda():
+    """cargo-lambda from the venv (or PATH); its absence fails in CI and skips elsewhere."""
+    from testbed_util import find_tool, skip_or_fail
+
+    path = find_tool("cargo-lambda")
+    if path is None:
+        skip_or_fail("cargo-lambda not installed (run `make venv`)")
+    return path
+
+
+def python_bootstrap(tmp_path_factory, name: str, source: str) -> Path:
+    """A `bootstrap` that runs `source` (a template formatted with `python=`) as a Lambda."""
+    p = tmp_path_factory.mktemp(name) / "bootstrap"
+    p.write_text(source.format(python=sys.executable))
+    p.chmod(0o755)
+    return p

@@ -9,31 +9,6 @@ use autowire::aws::{
 };
 use support::*;
 
-/// A consumer VPC with one subnet per AZ ID: `(vpc_id, subnet_ids)`.
-async fn consumer_vpc(config: &aws_config::SdkConfig, az_ids: &[&str]) -> (String, Vec<String>) {
-    let ec2 = aws_sdk_ec2::Client::new(config);
-    let vpc = ec2
-        .create_vpc()
-        .cidr_block("10.40.0.0/16")
-        .send()
-        .await
-        .unwrap();
-    let vpc_id = vpc.vpc().unwrap().vpc_id().unwrap().to_string();
-    let mut subnets = Vec::new();
-    for (i, az) in az_ids.iter().enumerate() {
-        let s = ec2
-            .create_subnet()
-            .vpc_id(&vpc_id)
-            .cidr_block(format!("10.40.{i}.0/24"))
-            .availability_zone_id(*az)
-            .send()
-            .await
-            .unwrap();
-        subnets.push(s.subnet().unwrap().subnet_id().unwrap().to_string());
-    }
-    (vpc_id, subnets)
-}
-
 #[tokio::test]
 async fn consumer_adapters_build_change_and_remove_an_endpoint_group_and_zone() {
     let Some(url) = emulator_url() else { return };
@@ -49,7 +24,7 @@ async fn consumer_adapters_build_change_and_remove_an_endpoint_group_and_zone() 
     let config = account_config(&url, CONSUMER).await;
     let log = CallLog::default();
     let sdk = logged_sdk(&config, &log);
-    let (vpc, subnets) = consumer_vpc(&config, &["use1-az1", "use1-az2", "use1-az4"]).await;
+    let (vpc, subnets) = vpc_with_subnets(&config, 40, &["use1-az1", "use1-az2", "use1-az4"]).await;
     let link = format!("link-wire-{}", unique());
 
     assert_eq!(

@@ -173,25 +173,7 @@ pub async fn provider_service(
     let name = &format!("{name}-{}", unique());
     let ec2 = aws_sdk_ec2::Client::new(config);
     let elb = aws_sdk_elasticloadbalancingv2::Client::new(config);
-    let vpc = ec2
-        .create_vpc()
-        .cidr_block("10.20.0.0/16")
-        .send()
-        .await
-        .unwrap();
-    let vpc_id = vpc.vpc().unwrap().vpc_id().unwrap().to_string();
-    let mut subnets = Vec::new();
-    for (i, az) in az_ids.iter().enumerate() {
-        let s = ec2
-            .create_subnet()
-            .vpc_id(&vpc_id)
-            .cidr_block(format!("10.20.{i}.0/24"))
-            .availability_zone_id(*az)
-            .send()
-            .await
-            .unwrap();
-        subnets.push(s.subnet().unwrap().subnet_id().unwrap().to_string());
-    }
+    let (vpc_id, subnets) = vpc_with_subnets(config, 20, az_ids).await;
     let lb = elb
         .create_load_balancer()
         .name(name)
@@ -246,4 +228,33 @@ pub async fn provider_service(
         subnet_az_ids: az_ids.iter().map(|s| s.to_string()).collect(),
         target_group_arn: tg_arn,
     }
+}
+
+/// A VPC `10.<octet>.0.0/16` with one subnet per AZ ID: `(vpc_id, subnet_ids)`.
+pub async fn vpc_with_subnets(
+    config: &SdkConfig,
+    octet: u8,
+    az_ids: &[&str],
+) -> (String, Vec<String>) {
+    let ec2 = aws_sdk_ec2::Client::new(config);
+    let vpc = ec2
+        .create_vpc()
+        .cidr_block(format!("10.{octet}.0.0/16"))
+        .send()
+        .await
+        .unwrap();
+    let vpc_id = vpc.vpc().unwrap().vpc_id().unwrap().to_string();
+    let mut subnets = Vec::new();
+    for (i, az) in az_ids.iter().enumerate() {
+        let s = ec2
+            .create_subnet()
+            .vpc_id(&vpc_id)
+            .cidr_block(format!("10.{octet}.{i}.0/24"))
+            .availability_zone_id(*az)
+            .send()
+            .await
+            .unwrap();
+        subnets.push(s.subnet().unwrap().subnet_id().unwrap().to_string());
+    }
+    (vpc_id, subnets)
 }
