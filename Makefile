@@ -12,10 +12,11 @@ export PATH := $(VENV)/bin:$(PATH)
 EMULATOR_PORT  ?= 5055
 ARM_TARGET     := aarch64-unknown-linux-gnu
 
-.PHONY: help tools venv rust-target system-packages emulator test lint test-all template-check build smoke demo print-venv
+.PHONY: help tools venv rust-target system-packages emulator test lint test-all template-check build smoke demo bench print-venv
 
 help:
-	@echo "make demo      provider publication through the real binary, on the emulator"
+	@echo "make demo      provider -> consumer -> probe through the real binaries, on the emulator"
+	@echo "make bench     the probe against 1,000 TCP+TLS targets on loopback (time, memory)"
 	@echo "make lint | test-all | template-check | build | smoke   the parts of make test"
 	@echo "make test      every test: unit, wire (emulator), binaries (runtime emulator), template"
 	@echo "make emulator  the AWS test bed alone, in the foreground, on 127.0.0.1:$(EMULATOR_PORT)"
@@ -61,7 +62,7 @@ lint:
 test-all: tools
 	cargo build --workspace --all-targets
 	AUTOWIRE_PROVIDER_BOOTSTRAP=$(DEBUG_BIN)/provider AUTOWIRE_CONSUMER_BOOTSTRAP=$(DEBUG_BIN)/consumer \
-	  AUTOWIRE_TEST_BOOTSTRAP=$(DEBUG_BIN)/provider \
+	  AUTOWIRE_PROBE_BOOTSTRAP=$(DEBUG_BIN)/probe AUTOWIRE_TEST_BOOTSTRAP=$(DEBUG_BIN)/provider \
 	  $(PY) tests/emulator/with_emulator.py -- bash -c \
 	  'cargo test --workspace && $(PY) -m pytest -p no:cacheprovider -q tests/emulator tests/binary'
 
@@ -81,6 +82,12 @@ demo: tools
 	cargo build --workspace --all-targets
 	AUTOWIRE_PROVIDER_BOOTSTRAP=$(DEBUG_BIN)/provider AUTOWIRE_CONSUMER_BOOTSTRAP=$(DEBUG_BIN)/consumer \
 	  $(PY) tests/emulator/with_emulator.py -- $(PY) tests/demo/demo.py
+
+# ---- bench -----------------------------------------------------------------
+## The probe against 1,000 TCP+TLS targets on loopback: wall time, peak RSS, cold start.
+bench: tools
+	cargo build --release -p probe
+	AUTOWIRE_PROBE_BOOTSTRAP=$(CARGO_TARGET_DIR)/release/probe $(PY) scripts/bench-probe.py
 
 print-venv:
 	@echo $(VENV)

@@ -1,14 +1,39 @@
 //! The one place that knows lambda_runtime: build the SDK clients once, hand each invocation to
 //! the custom-resource runtime, and keep it running. Each function's `main` picks its resources.
 
+#[cfg(feature = "custom-resources")]
 use std::sync::Arc;
 
+#[cfg(feature = "custom-resources")]
 use autowire::aws::sdk::Sdk;
+#[cfg(feature = "custom-resources")]
 use autowire::cfn::{HttpResponder, Invocation, Resource, Runtime, RuntimeConfig};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
 
+/// Serve `handler` for every event: it gets the payload and the time Lambda leaves, and answers
+/// a JSON value or an error message (returned to the caller as a Lambda function error).
+pub async fn serve_json<F, Fut>(handler: F) -> Result<(), Error>
+where
+    F: Fn(Value, std::time::Duration) -> Fut,
+    Fut: std::future::Future<Output = Result<Value, String>>,
+{
+    lambda_runtime::tracing::init_default_subscriber();
+    let handler = &handler;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or_default();
+        let remaining =
+            std::time::Duration::from_millis(event.context.deadline.saturating_sub(now_ms));
+        handler(event.payload, remaining).await.map_err(Error::from)
+    }))
+    .await
+}
+
 /// Serve the custom resources `resources` builds from the SDK clients, until Lambda stops us.
+#[cfg(feature = "custom-resources")]
 pub async fn serve_custom_resources(
     resources: impl FnOnce(Arc<Sdk>) -> Vec<Arc<dyn Resource>>,
 ) -> Result<(), Error> {

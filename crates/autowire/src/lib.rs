@@ -11,6 +11,7 @@ pub mod dns;
 pub mod error;
 pub mod link;
 pub mod names;
+pub mod probe;
 pub mod publication;
 pub mod zones;
 

@@ -1,6 +1,7 @@
 //! Capability traits, one per AWS capability, in domain terms. The domain code talks only to
 //! these; [`sdk`] adapts the AWS SDK to them and [`crate::fake`] models them in memory.
 
+#[cfg(feature = "aws")]
 pub mod sdk;
 
 use std::collections::BTreeMap;

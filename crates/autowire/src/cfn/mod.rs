@@ -32,7 +32,9 @@ use tracing::{error, info, warn, Instrument};
 use crate::aws::Functions;
 use crate::error::{truncate_reason, Error, Result};
 
-pub use responder::{HttpResponder, Responder};
+#[cfg(feature = "aws")]
+pub use responder::HttpResponder;
+pub use responder::Responder;
 
 /// CloudFormation refuses response bodies larger than this.
 pub const MAX_RESPONSE_BYTES: usize = 4096;
