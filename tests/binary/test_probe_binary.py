@@ -397,7 +397,7 @@ def test_mixed_targets_summary_and_emf_metrics(probe, pki, certs, server):
         assert len(meta["CloudWatchMetrics"]) == 1, d
         cwm = meta["CloudWatchMetrics"][0]
         assert cwm["Namespace"] == "PrivateLinkAutowire", d
-        assert cwm["Dimensions"] == [["ServiceKey", "AzId", "Stage"]], d
+        assert cwm["Dimensions"] == [["ServiceKey", "AzId", "Stage"], ["ServiceKey"]], d
         assert {m["Name"]: m["Unit"] for m in cwm["Metrics"]} == {
             "Latency": "Milliseconds", "Success": "Count"}, d
         assert d["Stage"] in STAGES and d["Success"] in (0, 1), d

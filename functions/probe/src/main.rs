@@ -7,7 +7,10 @@ use autowire_lambda::serve_json;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     serve_json(|event, remaining| async move {
-        let input = Input::parse(&event)?;
+        let input = Input::parse(&event)?.with_overrides(
+            std::env::var("AUTOWIRE_PROBE_HOSTS").ok().as_deref(),
+            std::env::var("AUTOWIRE_PROBE_SYSTEM_DNS").ok().as_deref(),
+        )?;
         let report = run(&input, budget_for(&input, Some(remaining))).await;
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

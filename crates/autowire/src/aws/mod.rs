@@ -305,10 +305,12 @@ pub trait Descriptors: Send + Sync {
     async fn delete(&self, name: &str) -> Result<()>;
 }
 
-/// Lambda functions: used for continuation (asynchronous re-invocation).
+/// Lambda functions: continuation (asynchronous re-invocation) and the probe (synchronous).
 #[async_trait]
 pub trait Functions: Send + Sync {
     async fn invoke_async(&self, function_arn: &str, payload: Value) -> Result<()>;
+    /// Invoke and wait for the answer; a function error is an error.
+    async fn invoke(&self, function_arn: &str, payload: Value) -> Result<Value>;
 }
 
 // ------------------------------------------------------------------ consumer side

@@ -518,4 +518,31 @@ impl Functions for Sdk {
             .map_err(|e| sdk_error("lambda:Invoke", e))?;
         Ok(())
     }
+
+    async fn invoke(&self, function_arn: &str, payload: Value) -> Result<Value> {
+        const OP: Operation = "lambda:Invoke";
+        let bytes = serde_json::to_vec(&payload).unwrap_or_default();
+        let out = self
+            .lambda
+            .invoke()
+            .function_name(function_arn)
+            .invocation_type(aws_sdk_lambda::types::InvocationType::RequestResponse)
+            .payload(aws_smithy_types::Blob::new(bytes))
+            .send()
+            .await
+            .map_err(|e| sdk_error(OP, e))?;
+        let body = out
+            .payload()
+            .map(|b| b.as_ref().to_vec())
+            .unwrap_or_default();
+        let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        if let Some(kind) = out.function_error() {
+            let message = value["errorMessage"]
+                .as_str()
+                .unwrap_or("no message")
+                .to_string();
+            return Err(Error::aws(OP, format!("FunctionError.{kind}"), message));
+        }
+        Ok(value)
+    }
 }

@@ -231,7 +231,14 @@ impl Endpoints for FakeCloud {
             "{id}-abcd1234.{svc_id}.{REGION}.vpce.amazonaws.com"
         )];
         for sub in &new.subnet_ids {
-            let az = &s.subnets[sub].az_id;
+            // AWS names zonal DNS names by the AZ's name in this account.
+            let az_id = &s.subnets[sub].az_id;
+            let az = s
+                .zones
+                .iter()
+                .find(|(_, id)| *id == az_id)
+                .map(|(name, _)| name)
+                .unwrap_or(az_id);
             dns_names.push(format!(
                 "{id}-abcd1234-{az}.{svc_id}.{REGION}.vpce.amazonaws.com"
             ));

@@ -82,6 +82,8 @@ pub struct State {
     /// Passes an endpoint stays `pending`/`deleting` before it settles.
     pub settle_after_polls: u32,
     pub next_id: u64,
+    /// What a synchronous invoke answers (the probe's report); `None`: no such function.
+    pub invoke_answer: Option<Value>,
 }
 
 /// A service's private DNS name and its verification, as EC2 keeps it.
@@ -478,6 +480,19 @@ impl Functions for FakeCloud {
             .invocations
             .push((function_arn.to_string(), payload));
         Ok(())
+    }
+
+    async fn invoke(&self, function_arn: &str, payload: Value) -> Result<Value> {
+        self.call("lambda:Invoke", false).await?;
+        let mut s = self.state.lock().unwrap();
+        s.invocations.push((function_arn.to_string(), payload));
+        s.invoke_answer.clone().ok_or_else(|| {
+            Error::aws(
+                "lambda:Invoke",
+                "ResourceNotFoundException",
+                format!("Function not found: {function_arn}"),
+            )
+        })
     }
 }
 

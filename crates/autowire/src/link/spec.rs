@@ -44,6 +44,9 @@ pub struct Spec {
     pub alias_zone_id: Option<String>,
     pub require_tls_match: bool,
     pub wait_for_acceptance: bool,
+    /// The probe to ask before answering, when the deploy is gated on reachability.
+    pub probe_function: Option<String>,
+    pub verify_reachability: bool,
 }
 
 fn is_id(s: &str, prefix: &str) -> bool {
@@ -151,18 +154,21 @@ impl Spec {
         };
         let require_tls_match = p.opt_bool("RequireTlsMatch")?.unwrap_or(true);
         let wait_for_acceptance = p.opt_bool("WaitForAcceptance")?.unwrap_or(true);
-        if p.opt_bool("VerifyReachability")?.unwrap_or(false) {
-            return Err(Error::Unsupported(
-                "VerifyReachability needs the probe function, which this release does not have yet; leave it false".into(),
-            ));
-        }
-        if let Some(probe) = p.opt_str("ProbeFunctionArn")? {
-            if !Arn::parse(&probe).is_ok_and(|a| a.service == "lambda") {
+        let probe_function = p.opt_str("ProbeFunctionArn")?;
+        if let Some(probe) = &probe_function {
+            if !Arn::parse(probe).is_ok_and(|a| a.service == "lambda") {
                 return Err(Error::invalid(
                     "ProbeFunctionArn",
                     format!("'{probe}' is not a Lambda function ARN"),
                 ));
             }
+        }
+        let verify_reachability = p.opt_bool("VerifyReachability")?.unwrap_or(false);
+        if verify_reachability && probe_function.is_none() {
+            return Err(Error::invalid(
+                "ProbeFunctionArn",
+                "is required with VerifyReachability: the probe function in this VPC",
+            ));
         }
         Ok(Spec {
             service_parameter,
@@ -175,6 +181,8 @@ impl Spec {
             alias_zone_id,
             require_tls_match,
             wait_for_acceptance,
+            probe_function,
+            verify_reachability,
         })
     }
 }

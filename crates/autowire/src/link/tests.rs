@@ -285,7 +285,7 @@ async fn checks_fail_before_anything_is_created() {
         ),
         (
             json!({"VerifyReachability": "true"}),
-            "VerifyReachability needs the probe",
+            "ProbeFunctionArn: is required with VerifyReachability",
         ),
         (json!({"Colour": "red"}), "unknown properties: Colour"),
     ];
@@ -684,4 +684,109 @@ async fn a_throttle_anywhere_in_a_pass_is_a_pause_not_a_failure() {
         assert_eq!(cloud.live_endpoints().len(), 1, "{op}");
         assert_eq!(cloud.group_ids().len(), 1, "{op}");
     }
+}
+
+const PROBE: &str = "arn:aws:lambda:us-east-1:222222222222:function:consumer-probe";
+
+fn gated(subnets: &[String]) -> Value {
+    let mut p = props(subnets);
+    p["VerifyReachability"] = json!("true");
+    p["ProbeFunctionArn"] = json!(PROBE);
+    p
+}
+
+fn with_zone_names(cloud: &FakeCloud) {
+    let mut s = cloud.state.lock().unwrap();
+    for (name, id) in [
+        ("us-east-1a", "use1-az1"),
+        ("us-east-1b", "use1-az2"),
+        ("us-east-1c", "use1-az4"),
+    ] {
+        s.zones.insert(name.into(), id.into());
+    }
+}
+
+#[tokio::test]
+async fn the_deploy_gate_asks_the_probe_for_every_name_clients_may_use() {
+    let (cloud, link, subnets) = setup();
+    with_zone_names(&cloud);
+    cloud.state.lock().unwrap().invoke_answer = Some(json!({"ok": true, "summary": {"total": 4}}));
+    let a = converge(
+        &cloud,
+        &link,
+        &request(RequestKind::Create, gated(&subnets)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(a.data["State"], "available");
+    let (arn, payload) = cloud
+        .state
+        .lock()
+        .unwrap()
+        .invocations
+        .last()
+        .cloned()
+        .unwrap();
+    assert_eq!(arn, PROBE);
+    let targets = payload["targets"].as_array().unwrap();
+    let hosts: Vec<&str> = targets
+        .iter()
+        .map(|t| t["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        hosts.len(),
+        2 + cloud.live_endpoints()[0].subnet_ids.len(),
+        "{hosts:?}"
+    );
+    assert_eq!(hosts[0], "api.orders.link.example.com");
+    for t in targets {
+        assert_eq!(t["port"], 443);
+        assert_eq!(t["service_key"], "orders");
+        assert_eq!(t["tls"]["server_name"], "api.orders.link.example.com");
+        assert_eq!(
+            t["tls"]["expect_names"],
+            json!(["api.orders.link.example.com"])
+        );
+    }
+    let zonal: Vec<&str> = targets.iter().filter_map(|t| t["az_id"].as_str()).collect();
+    assert_eq!(
+        zonal.len(),
+        2,
+        "each zonal name carries its AZ ID: {targets:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_deploy_gate_fails_with_the_probe_s_finding() {
+    let (cloud, link, subnets) = setup();
+    cloud.state.lock().unwrap().invoke_answer = Some(json!({
+        "ok": false,
+        "targets": [
+            {"ok": true},
+            {"ok": false, "az_id": "use1-az4", "error": {"class": "tcp_timeout", "message": "TCP 443 to 10.1.2.3:443 timed out"}},
+        ],
+    }));
+    let err = converge(
+        &cloud,
+        &link,
+        &request(RequestKind::Create, gated(&subnets)),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.reason().starts_with(
+            "reachability check failed: TCP 443 to 10.1.2.3:443 timed out in use1-az4"
+        ),
+        "{}",
+        err.reason()
+    );
+    cloud.state.lock().unwrap().invoke_answer = None;
+    let err = converge(
+        &cloud,
+        &link,
+        &request(RequestKind::Create, gated(&subnets)),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.reason().contains("could not run"), "{}", err.reason());
 }

@@ -18,7 +18,8 @@ pub fn emf_lines(report: &Report, timestamp_ms: u64) -> Vec<String> {
                     "Timestamp": timestamp_ms,
                     "CloudWatchMetrics": [{
                         "Namespace": NAMESPACE,
-                        "Dimensions": [["ServiceKey", "AzId", "Stage"]],
+                        // Per AZ and stage, and per service alone (what an alarm watches).
+                        "Dimensions": [["ServiceKey", "AzId", "Stage"], ["ServiceKey"]],
                         "Metrics": [
                             {"Name": "Latency", "Unit": "Milliseconds"},
                             {"Name": "Success", "Unit": "Count"}

@@ -91,6 +91,50 @@ fn yes() -> bool {
 }
 
 impl Input {
+    /// Name overrides from the function's environment, for a probe whose callers (the deploy
+    /// gate) don't send any: `AUTOWIRE_PROBE_HOSTS="name=1.2.3.4,*.example.com=1.2.3.4"` adds
+    /// entries the event does not have; `AUTOWIRE_PROBE_SYSTEM_DNS=false` turns DNS off.
+    pub fn with_overrides(
+        mut self,
+        hosts: Option<&str>,
+        system_dns: Option<&str>,
+    ) -> Result<Input, String> {
+        for entry in hosts
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+        {
+            let (name, ip) = entry.split_once('=').ok_or_else(|| {
+                format!("AUTOWIRE_PROBE_HOSTS entry '{entry}' is not name=address")
+            })?;
+            let ip: Ipv4Addr = ip.trim().parse().map_err(|_| {
+                format!("AUTOWIRE_PROBE_HOSTS entry '{entry}': not an IPv4 address")
+            })?;
+            self.hosts
+                .entry(name.trim().to_ascii_lowercase())
+                .or_insert(ip);
+        }
+        if system_dns.is_some_and(|v| v.eq_ignore_ascii_case("false")) {
+            self.system_dns = false;
+        }
+        Ok(self)
+    }
+
+    /// The static answer for a name: exact, or the longest `*.suffix` entry that matches.
+    pub fn static_address(&self, name: &str) -> Option<Ipv4Addr> {
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        if let Some(ip) = self.hosts.get(&name) {
+            return Some(*ip);
+        }
+        self.hosts
+            .iter()
+            .filter_map(|(k, ip)| k.strip_prefix("*.").map(|suffix| (suffix, ip)))
+            .filter(|(suffix, _)| name.ends_with(&format!(".{suffix}")))
+            .max_by_key(|(suffix, _)| suffix.len())
+            .map(|(_, ip)| *ip)
+    }
+
     /// Parse and check an event; the error says what to fix.
     pub fn parse(event: &serde_json::Value) -> Result<Input, String> {
         let input: Input = serde_json::from_value(event.clone()).map_err(|e| {

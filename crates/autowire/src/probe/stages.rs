@@ -227,8 +227,8 @@ async fn resolve(
         return Ok(vec![ip]);
     }
     let name = t.host.trim_end_matches('.').to_ascii_lowercase();
-    if let Some(ip) = input.hosts.get(&name).or_else(|| input.hosts.get(&t.host)) {
-        return Ok(vec![IpAddr::V4(*ip)]);
+    if let Some(ip) = input.static_address(&name) {
+        return Ok(vec![IpAddr::V4(ip)]);
     }
     if !input.system_dns {
         return Err(fail(

@@ -95,7 +95,7 @@ async fn a_listening_port_is_reached_and_a_closed_one_refused() {
     );
     assert_eq!(
         first["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
-        json!([["ServiceKey", "AzId", "Stage"]])
+        json!([["ServiceKey", "AzId", "Stage"], ["ServiceKey"]])
     );
     assert_eq!(
         (
@@ -165,4 +165,28 @@ fn the_deadline_leaves_room_to_answer() {
         left <= Duration::from_millis(2700) && left >= Duration::from_millis(2500),
         "{left:?}"
     );
+}
+
+#[test]
+fn environment_overrides_add_names_and_wildcards() {
+    let i = input(json!({"targets": [{"host": "a", "port": 1}], "hosts": {"a.test": "127.0.0.2"}}))
+        .with_overrides(
+            Some("a.test=127.0.0.9, *.vpce.amazonaws.com=127.0.0.1"),
+            Some("false"),
+        )
+        .unwrap();
+    assert!(!i.system_dns);
+    assert_eq!(
+        i.static_address("a.test"),
+        Some("127.0.0.2".parse().unwrap()),
+        "the event wins"
+    );
+    assert_eq!(
+        i.static_address("vpce-1-x-us-east-1a.vpce-svc-1.us-east-1.vpce.amazonaws.com."),
+        Some("127.0.0.1".parse().unwrap())
+    );
+    assert_eq!(i.static_address("vpce.amazonaws.com"), None);
+    assert!(input(json!({"targets": [{"host": "a", "port": 1}]}))
+        .with_overrides(Some("nonsense"), None)
+        .is_err());
 }
