@@ -342,6 +342,83 @@ variant("dns_changes_limited_by_record_type", "conditional-no-null",
 variant("lambda_invokes_never_on_every_resource", "star",
         add_policy_resource([{"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": "*"}]))
 variant("lambda_invokes_never_on_every_resource", "template-star", widen("lambda:InvokeFunction"))
+# The probe: the function in a VPC, its role and its security group.
+vpc_functions = [k for k in functions if "VpcConfig" in resources[k]["Properties"]]
+if not vpc_functions:
+    sys.exit("self-test needs a Lambda function in a VPC (the probe) in the template")
+vpc_fn = vpc_functions[0]
+vpc_role = resources[vpc_fn]["Properties"]["Role"]["Fn::GetAtt"][0]
+vpc_group = resources[vpc_fn]["Properties"]["VpcConfig"]["SecurityGroupIds"][0]["Fn::GetAtt"][0]
+
+def add_vpc_role_policy(statement, conditional=False):
+    def change(r):
+        policy = {"PolicyName": "bad", "PolicyDocument": {"Version": "2012-10-17", "Statement": statement}}
+        if conditional:
+            policy = {"Fn::If": ["SomeCondition", policy, {"Ref": "AWS::NoValue"}]}
+        r[vpc_role]["Properties"]["Policies"].append(policy)
+    return change
+
+def add_resource(name, resource):
+    return lambda r: r.__setitem__(name, resource)
+
+def group_change(change):
+    return lambda r: change(r[vpc_group]["Properties"])
+
+def first_egress(key, value):
+    def change(props):
+        props["SecurityGroupEgress"][0][key] = value
+    return group_change(change)
+
+def egress_all_conditional(props):
+    props["SecurityGroupEgress"] = [{"Fn::If": ["SomeCondition", e, {"Ref": "AWS::NoValue"}]}
+                                    if "IpProtocol" in e else e for e in props["SecurityGroupEgress"]]
+
+vpc_cidr = {"Fn::GetAtt": ["IsolatedExampleVpc", "CidrBlock"]}
+variant("network_interface_writes_never_on_every_resource", "template-delete-star", widen("ec2:DeleteNetworkInterface"))
+variant("network_interface_writes_never_on_every_resource", "template-create-star", widen("ec2:CreateNetworkInterface"))
+variant("network_interface_writes_never_on_every_resource", "policy-star",
+        add_policy_resource([{"Effect": "Allow", "Action": "ec2:AssignPrivateIpAddresses", "Resource": "*"}]))
+variant("vpc_function_roles_only_network_logs_xray", "ssm-read",
+        add_vpc_role_policy([{"Effect": "Allow", "Action": "ssm:GetParameter",
+                              "Resource": {"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/x"}}]))
+variant("vpc_function_roles_only_network_logs_xray", "conditional-s3",
+        add_vpc_role_policy({"Effect": "Allow", "Action": ["logs:PutLogEvents", "s3:GetObject"],
+                             "Resource": "arn:aws:s3:::bucket/*"}, conditional=True))
+variant("vpc_function_roles_only_network_logs_xray", "not-action",
+        add_vpc_role_policy([{"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}]))
+variant("vpc_function_roles_only_network_logs_xray", "managed-policy",
+        lambda r: r[vpc_role]["Properties"].__setitem__(
+            "ManagedPolicyArns", ["arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"]))
+variant("vpc_function_roles_only_network_logs_xray", "attached-policy",
+        add_resource("BadPolicy", {"Type": "AWS::IAM::Policy", "Properties": {
+            "PolicyName": "bad", "Roles": [{"Ref": vpc_role}],
+            "PolicyDocument": {"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": "arn:aws:sqs:us-east-1:111111111111:q"}]}}}))
+variant("vpc_function_roles_only_network_logs_xray", "role-from-outside",
+        lambda r: r[vpc_fn]["Properties"].__setitem__("Role", "arn:aws:iam::111111111111:role/anything"))
+variant("security_group_egress_stated_and_narrow", "default-egress",
+        group_change(lambda p: p.pop("SecurityGroupEgress")))
+variant("security_group_egress_stated_and_narrow", "all-conditional", group_change(egress_all_conditional))
+variant("security_group_egress_stated_and_narrow", "everywhere", first_egress("CidrIp", "0.0.0.0/0"))
+variant("security_group_egress_stated_and_narrow", "wider-than-a-vpc", first_egress("CidrIp", "10.0.0.0/8"))
+variant("security_group_egress_stated_and_narrow", "all-protocols", first_egress("IpProtocol", "-1"))
+variant("security_group_egress_stated_and_narrow", "conditional-ipv6-everywhere",
+        group_change(lambda p: p["SecurityGroupEgress"].append({"Fn::If": [
+            "SomeCondition", {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "CidrIpv6": "::/0"},
+            {"Ref": "AWS::NoValue"}]})))
+variant("security_group_egress_stated_and_narrow", "egress-resource",
+        add_resource("BadEgress", {"Type": "AWS::EC2::SecurityGroupEgress", "Properties": {
+            "GroupId": {"Fn::GetAtt": [vpc_group, "GroupId"]}, "IpProtocol": "tcp",
+            "FromPort": 0, "ToPort": 65535, "CidrIp": "0.0.0.0/0"}}))
+variant("vpc_function_groups_no_ingress", "inline",
+        group_change(lambda p: p.__setitem__("SecurityGroupIngress", [
+            {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "CidrIp": vpc_cidr}])))
+variant("vpc_function_groups_no_ingress", "ingress-resource",
+        add_resource("BadIngress", {"Type": "AWS::EC2::SecurityGroupIngress", "Properties": {
+            "GroupId": {"Fn::GetAtt": [vpc_group, "GroupId"]}, "IpProtocol": "tcp",
+            "FromPort": 443, "ToPort": 443, "CidrIp": vpc_cidr}}))
+variant("vpc_function_groups_no_ingress", "group-from-outside",
+        lambda r: r[vpc_fn]["Properties"]["VpcConfig"].__setitem__("SecurityGroupIds", ["sg-0123456789abcdef0"]))
 PY
     for bad in "$tmp"/bad/*.json; do
         rule="$(basename "$bad" .json)"; rule="${rule%%--*}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import platform
 import shutil
+import socket
 import stat
 import sys
 import tempfile
@@ -54,6 +55,16 @@ def smoke_event(capture: CaptureServer, name: str, service) -> dict:
     return event(capture, "Create", props_for(service, f"smoke-{name.lower()}"))
 
 
+def smoke_probe(fn) -> str:
+    """The probe (no AWS calls, no CloudFormation): one TCP target on a loopback listener."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+        report = fn.invoke({"targets": [{"host": "127.0.0.1", "port": port}], "system_dns": False})
+    return "SUCCESS" if report.get("ok") is True else f"FAILED {report}"
+
+
 def main(build_dir: str) -> int:
     url = os.environ["AUTOWIRE_EMULATOR_URL"]
     artifacts = sorted(p.resolve() for p in Path(build_dir).glob("*/bootstrap"))
@@ -69,10 +80,13 @@ def main(build_dir: str) -> int:
             name = bootstrap.parent.name
             with LambdaHarness(str(runnable(bootstrap, Path(tmp))), FN, env=env, timeout_s=60,
                                account=PROVIDER, region=REGION) as fn:
-                e = smoke_event(capture, name, service)
-                fn.invoke(e)
-                got = capture.wait_for("/" + e["RequestId"], count=1, timeout=30)
-                status = got[0]["body"]["Status"]
+                if name.startswith("Probe"):
+                    status = smoke_probe(fn)
+                else:
+                    e = smoke_event(capture, name, service)
+                    fn.invoke(e)
+                    got = capture.wait_for("/" + e["RequestId"], count=1, timeout=30)
+                    status = got[0]["body"]["Status"]
                 cold_ms = (fn.cold_start_s or 0) * 1000
                 print(f"smoke {name}: {status}, cold start to first response {cold_ms:.0f} ms")
                 failures += status != "SUCCESS"
