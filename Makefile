@@ -81,6 +81,7 @@ smoke: tools
 demo: tools
 	cargo build --workspace --all-targets
 	AUTOWIRE_PROVIDER_BOOTSTRAP=$(DEBUG_BIN)/provider AUTOWIRE_CONSUMER_BOOTSTRAP=$(DEBUG_BIN)/consumer \
+	  AUTOWIRE_PROBE_BOOTSTRAP=$(DEBUG_BIN)/probe \
 	  $(PY) tests/emulator/with_emulator.py -- $(PY) tests/demo/demo.py
 
 # ---- bench -----------------------------------------------------------------

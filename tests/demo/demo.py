@@ -17,18 +17,27 @@ in fresh asynchronous invocations of the function, which the harness's relay del
    private zone the link made. A second consumer, account C, whose subnets are all in AZ IDs A
    does not serve, gets a FAILED answer that lists them, and nothing is created. A Delete of the
    publication then fails, naming B and the link's endpoint, and the descriptor stays.
-4. A Delete with OnDeleteWithConnections=reject rejects the connection and removes everything;
+4. While the link is up, the real `probe` binary (in B) checks it end to end against a local
+   TLS server that stands in for the service (127.0.0.1, a certificate from a demo CA for the
+   service's TLS names, GET /health -> 200): the alias, the regional and each zonal DNS name,
+   every name mapped to 127.0.0.1 in the probe's `hosts` with system DNS off, so nothing is
+   looked up. A report table, one target's raw report, EMF metric lines from its stdout; then
+   the same probe against a server whose certificate does not cover the alias:
+   tls_name_mismatch.
+5. A Delete with OnDeleteWithConnections=reject rejects the connection and removes everything;
    the certificate's Delete takes it off the listener and removes its CNAME.
-5. B deletes its link: the endpoint, the link's security group and its private zone go.
+6. B deletes its link: the endpoint, the link's security group and its private zone go.
 
 Every step checks what it shows; the demo exits non-zero at the first surprise.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import sys
+import tempfile
 import time
 import traceback
 import uuid
@@ -37,11 +46,13 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "emulator"))
+sys.path.append(str(HERE.parent / "binary"))  # probe_servers: loopback TLS servers, a test PKI
 
 from botocore.exceptions import ClientError  # noqa: E402
 
 from capture import CaptureServer  # noqa: E402
 from lambda_harness import LambdaHarness  # noqa: E402
+from probe_servers import TestPki, TlsServer  # noqa: E402
 from testbed_fixtures import (  # noqa: E402
     REGION,
     assume_account,
@@ -62,6 +73,10 @@ LINK_TAG = "privatelink-autowire:link-id"
 # The consumer likewise polls acceptance every 10 s and endpoint deletion every 3 s.
 FN_TIMEOUT_S = 5
 CONTINUATION_KEY = "AutowireContinuation"
+# The probe: how long its stand-in server's certificate is valid; the run's time budget.
+CERT_DAYS = 90
+PROBE_TIMEOUT_MS = 3000
+PROBE_STAGES = ["dns", "tcp", "tls", "http"]
 
 
 class DemoFailure(Exception):
@@ -278,10 +293,239 @@ def show_group(session, group_id: str) -> list[tuple[str, int, int, str]]:
     return rules
 
 
+# ---------------------------------------------------------------- the probe
+
+
+def probe_binary() -> str:
+    """The probe's bootstrap: AUTOWIRE_PROBE_BOOTSTRAP, else the workspace's debug build."""
+    path = os.environ.get("AUTOWIRE_PROBE_BOOTSTRAP")
+    if path:
+        return path
+    target = os.environ.get("CARGO_TARGET_DIR") or str(
+        Path.home() / ".cache" / "privatelink-autowire" / "target")
+    return str(Path(target) / "debug" / "probe")
+
+
+def zonal_az_ids(zonal: list[str], names: dict[str, str]) -> dict[str, str]:
+    """Zonal DNS name -> AZ ID. A zonal name carries the consumer's AZ *name* at the end of its
+    first label (vpce-…-us-east-1b.vpce-svc-…); `names` (AZ ID -> name in B) turns it into the ID."""
+    by_name = {name: az_id for az_id, name in names.items()}
+    out = {}
+    for host in zonal:
+        label = host.split(".", 1)[0]
+        found = [az_id for name, az_id in by_name.items() if label.endswith(f"-{name}")]
+        expect(len(found) == 1, f"zonal DNS name {host} names no single AZ of B ({found})")
+        out[host] = found[0]
+    return out
+
+
+def link_targets(data: dict, names: dict[str, str], service_key: str, port: int,
+                 ca_pem: str) -> list[dict]:
+    """The probe's targets for a link's answer: its alias, its regional DNS name and each zonal
+    one, all checked with the alias as TLS server name, then GET /health."""
+    alias = data["AliasName"]
+    zonal = [n for n in data["ZonalDnsNames"].split(",") if n]
+    az_of = zonal_az_ids(zonal, names)
+    expect(sorted(az_of.values()) == sorted(data["AzIds"].split(",")),
+           f"the zonal names are in {sorted(az_of.values())}, the link in {data['AzIds']}")
+    named = [("alias", alias, None), ("regional", data["DnsName"], None)]
+    named += [(f"zonal {az_of[h]}", h, az_of[h]) for h in zonal]
+    targets = []
+    for label, host, az_id in named:
+        t = {"name": label, "host": host, "port": port, "service_key": service_key,
+             "tls": {"server_name": alias, "expect_names": [alias], "ca_bundle_pem": ca_pem},
+             "http": {"path": "/health", "expect_status": 200}}
+        if az_id:
+            t["az_id"] = az_id
+        targets.append(t)
+    return targets
+
+
+def probe_event(targets: list[dict]) -> dict:
+    """Every name the targets use maps to 127.0.0.1 and system DNS is off: the probe sends no
+    DNS query at all (a name missing from `hosts` would fail as dns_nxdomain, unresolved)."""
+    hosts = {t["host"]: "127.0.0.1" for t in targets}
+    return {"targets": targets, "timeout_ms": PROBE_TIMEOUT_MS, "target_timeout_ms": 2000,
+            "concurrency": len(targets), "hosts": hosts, "system_dns": False}
+
+
+def emf_docs(inv) -> list[dict]:
+    """The CloudWatch EMF documents the probe printed on stdout during `inv`."""
+    return [l.json for l in inv.logs
+            if l.stream == "stdout" and isinstance(l.json, dict) and "_aws" in l.json]
+
+
+def emf_raw(inv) -> list[str]:
+    return [l.line.strip() for l in inv.logs
+            if l.stream == "stdout" and isinstance(l.json, dict) and "_aws" in l.json]
+
+
+def check_emf(inv, report: dict) -> list[dict]:
+    """One EMF line per stage each target ran, in namespace PrivateLinkAutowire, with the
+    target's ServiceKey and AzId ("regional" without one); Success 0 only at a failed stage."""
+    docs = emf_docs(inv)
+    want = []
+    for t in report["targets"]:
+        ran = PROBE_STAGES[: PROBE_STAGES.index(t["stage"]) + 1]
+        want += [(t["service_key"], t.get("az_id") or "regional", s,
+                  0 if (s == t["stage"] and not t["ok"]) else 1) for s in ran]
+    got = [(d.get("ServiceKey"), d.get("AzId"), d.get("Stage"), d.get("Success")) for d in docs]
+    expect(sorted(got) == sorted(want), f"EMF lines {got}, expected {want}")
+    for d in docs:
+        cwm = d["_aws"]["CloudWatchMetrics"][0]
+        expect(cwm["Namespace"] == "PrivateLinkAutowire", f"EMF namespace {cwm['Namespace']}")
+        expect(["ServiceKey", "AzId", "Stage"] in cwm["Dimensions"],
+               f"EMF dimensions {cwm['Dimensions']}")
+        expect({m["Name"] for m in cwm["Metrics"]} == {"Latency", "Success"},
+               f"EMF metrics {cwm['Metrics']}")
+        expect(d["Host"] in {t["host"] for t in report["targets"]}, f"EMF host {d['Host']}")
+        failed_here = d["Success"] == 0
+        expect(bool(d.get("ErrorClass")) == failed_here, f"EMF ErrorClass in {d}")
+    return docs
+
+
+def wait_for(cond, timeout: float = 2.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not cond() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return cond()
+
+
+def show_probe_report(report: dict) -> None:
+    note(f"{'target':<16} {'AZ ID':<9} {'stage':<6} {'ok':<3} "
+         f"{'dns':>6} {'tcp':>6} {'tls':>6} {'http':>6} ms  {'certificate names':<52} "
+         f"{'days':>4}  HTTP")
+    for t in report["targets"]:
+        lat = t.get("latency_ms") or {}
+        cells = " ".join(f"{lat[s]:>6.2f}" if s in lat else f"{'-':>6}" for s in PROBE_STAGES)
+        tls = t.get("tls") or {}
+        names = ", ".join(tls.get("names", [])) or "-"
+        days = tls.get("days_to_expiry", "-")
+        status = (t.get("http") or {}).get("status", "-")
+        note(f"{t['name']:<16} {t.get('az_id') or '-':<9} {t['stage']:<6} "
+             f"{'yes' if t['ok'] else 'NO':<3} {cells} ms  {names:<52} {days:>4}  {status}")
+    s = report["summary"]
+    note(f"{s['ok']} of {s['total']} ok, {s['failed']} failed, run took "
+         f"{report['elapsed_ms']:.1f} ms")
+
+
+def probe_link(stack: ExitStack, b, url: str, bootstrap: str, data: dict,
+               names_b: dict[str, str], descriptor: dict) -> None:
+    """Step 4: the real probe, in B, against a local TLS server standing in for A's service."""
+    alias, key = data["AliasName"], descriptor["key"]
+    tls_names = sorted(descriptor["tls_names"])
+    say("4. B probes its link with the real `probe` binary, against a local TLS server that "
+        "stands in for the service")
+    pki = TestPki(Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="demo-pki-"))),
+                  name="privatelink-autowire demo CA")
+    good = pki.leaf(tls_names, valid_days=CERT_DAYS, label="orders")
+    server = stack.enter_context(TlsServer(good, mode="http", status=200))
+    note(f"demo CA \"privatelink-autowire demo CA\" issues {', '.join(good.names)} "
+         f"(valid until {good.not_after:%Y-%m-%d}, {CERT_DAYS} days)")
+    note(f"the stand-in: TLS on 127.0.0.1:{server.port}, GET /health -> 200 "
+         f"(on AWS: the NLB's TLS listener on 443 behind the endpoint)")
+    targets = link_targets(data, names_b, key, server.port, pki.ca_pem)
+    event = probe_event(targets)
+    note(f"targets from the link's answer (port {server.port}, TLS server name {alias} with "
+         f"expect_names [{alias}], CA bundle = the demo CA, http GET /health expect 200; "
+         f"service_key {key}):")
+    for t in targets:
+        note(f"  {t['name']:<16} {t['host']}")
+    note(f"hosts: all {len(event['hosts'])} names -> 127.0.0.1, system_dns false "
+         "(the probe asks no DNS server)")
+
+    probe = stack.enter_context(LambdaHarness(bootstrap, "probe", env=function_env(b, url),
+                                              timeout_s=10, account=B, region=REGION))
+    inv = probe.invoke_detailed(event)
+    expect(inv.ok and not inv.timed_out, f"the probe failed: {inv.error}")
+    report = inv.payload
+    note(f"probe invocation: {inv.duration_s * 1000:.0f} ms{', cold start' if inv.cold else ''}")
+    say("the probe's report")
+    show_probe_report(report)
+    expect(report["ok"] is True and report["summary"] == {"total": len(targets),
+                                                         "ok": len(targets), "failed": 0},
+           f"the probe's summary is {report['summary']}")
+    expect([t["name"] for t in report["targets"]] == [t["name"] for t in targets],
+           "the report is not in the targets' order")
+    for asked, t in zip(targets, report["targets"]):
+        expect((t["host"], t["port"], t.get("az_id"), t.get("service_key"))
+               == (asked["host"], asked["port"], asked.get("az_id"), key),
+               f"{asked['name']}: the report does not echo its target: {t}")
+        expect(t["ok"] and t["stage"] == "http" and t.get("error") is None,
+               f"{asked['name']}: {t['stage']} {t.get('error')}")
+        expect(t["addresses"] == ["127.0.0.1"], f"{asked['name']}: addresses {t['addresses']}")
+        expect(set(t["latency_ms"]) == set(PROBE_STAGES), f"{asked['name']}: {t['latency_ms']}")
+        expect(sorted(t["tls"]["names"]) == tls_names, f"{asked['name']}: names {t['tls']}")
+        expect(t["tls"]["days_to_expiry"] in (CERT_DAYS - 1, CERT_DAYS),
+               f"{asked['name']}: {t['tls']['days_to_expiry']} days to expiry")
+        not_after = datetime.datetime.fromisoformat(t["tls"]["not_after"].replace("Z", "+00:00"))
+        expect(not_after == good.not_after, f"{asked['name']}: not_after {t['tls']['not_after']}")
+        expect(t["http"] == {"status": 200}, f"{asked['name']}: http {t['http']}")
+    expect(wait_for(lambda: len(server.handshakes) == len(targets)),
+           f"the server saw {len(server.handshakes)} handshakes")
+    expect(server.handshakes == ["ok"] * len(targets), f"handshakes {server.handshakes}")
+    expect(server.sni == [alias] * len(targets), f"the probe sent SNI {server.sni}, not {alias}")
+    paths = [(r["method"], r["path"]) for r in server.requests]
+    expect(paths == [("GET", "/health")] * len(targets), f"the server got {paths}")
+    note(f"the server saw {len(server.handshakes)} TLS handshakes, all with SNI {alias}, and "
+         f"{len(paths)} GET /health")
+
+    say(f"one target's report as the probe returns it ({targets[0]['name']})")
+    print(json.dumps(report["targets"][0], indent=2), flush=True)
+
+    docs = check_emf(inv, report)
+    raw = emf_raw(inv)
+    say(f"CloudWatch EMF lines on the probe's stdout ({len(docs)}: one per target and stage; "
+        "2 shown)")
+    shown = [next(r for r, d in zip(raw, docs) if d["AzId"] == "regional" and d["Stage"] == "tls"),
+             next(r for r, d in zip(raw, docs) if d["AzId"] != "regional" and d["Stage"] == "http")]
+    for line in shown:
+        print(line, flush=True)
+
+    # ---------------------------------------------------------- a certificate without the alias
+    narrow = pki.leaf([descriptor["private_dns"]["name"]], valid_days=CERT_DAYS,
+                      label="orders-only")
+    bad = stack.enter_context(TlsServer(narrow, mode="http", status=200))
+    say(f"the same probe against a second server whose certificate names only "
+        f"{', '.join(narrow.names)} (no *.{narrow.names[0]}): it does not cover {alias}")
+    note(f"second stand-in: TLS on 127.0.0.1:{bad.port}, same CA, same GET /health -> 200")
+    bad_targets = [dict(t, port=bad.port) for t in targets]
+    inv = probe.invoke_detailed(probe_event(bad_targets))
+    expect(inv.ok and not inv.timed_out, f"the probe failed: {inv.error}")
+    report = inv.payload
+    show_probe_report(report)
+    expect(report["ok"] is False and report["summary"] == {"total": len(targets), "ok": 0,
+                                                          "failed": len(targets)},
+           f"the probe's summary is {report['summary']}")
+    for t in report["targets"]:
+        err = t.get("error") or {}
+        note(f"{t['name']:<16} {t['stage']}: {err.get('class')}: {err.get('message')}")
+        expect(not t["ok"] and t["stage"] == "tls" and err.get("class") == "tls_name_mismatch",
+               f"{t['name']}: {t['stage']} {err}")
+        expect(alias in err.get("message", ""), f"{t['name']}: the message does not name {alias}")
+        expect(set(t["latency_ms"]) == {"dns", "tcp", "tls"} and t.get("http") is None,
+               f"{t['name']}: {t['latency_ms']}, http {t.get('http')}")
+    expect(wait_for(lambda: len(bad.handshakes) == len(targets)),
+           f"the second server saw {len(bad.handshakes)} handshakes")
+    expect("ok" not in bad.handshakes and not bad.requests,
+           f"a handshake completed or a request came through: {bad.handshakes}, {bad.requests}")
+    note(f"the second server: {len(bad.handshakes)} handshakes, all refused by the probe; "
+         "no HTTP request sent")
+    docs = check_emf(inv, report)
+    raw = emf_raw(inv)
+    say("its EMF line for the failed stage")
+    print(next(r for r, d in zip(raw, docs) if d["Success"] == 0), flush=True)
+    probe.stop()
+
+
 def main() -> int:
     url = os.environ["AUTOWIRE_EMULATOR_URL"]
     bootstrap = os.environ["AUTOWIRE_PROVIDER_BOOTSTRAP"]
     consumer_bootstrap = os.environ["AUTOWIRE_CONSUMER_BOOTSTRAP"]
+    probe_bootstrap = probe_binary()
+    expect(Path(probe_bootstrap).is_file(),
+           f"the probe binary is not at {probe_bootstrap}: build it (`make demo` does) or set "
+           "AUTOWIRE_PROBE_BOOTSTRAP")
     a, b = assume_account(url, A), assume_account(url, B)
     ec2_a, ec2_b, ssm_a = a.client("ec2"), b.client("ec2"), a.client("ssm")
 
@@ -608,8 +852,11 @@ def main() -> int:
         expect(aws_code(b.client("ssm").get_parameter, Name=arn) is None,
                "B can no longer read the descriptor after the failed Delete")
 
-        # ------------------------------------------------------------ 4. reject, then delete
-        say("4. CloudFormation Delete, the template now saying OnDeleteWithConnections: reject")
+        # ------------------------------------------------------------ 4. probe the link
+        probe_link(stack, b, url, probe_bootstrap, data, names["B"], descriptor)
+
+        # ------------------------------------------------------------ 5. reject, then delete
+        say("5. CloudFormation Delete, the template now saying OnDeleteWithConnections: reject")
         rejecting = dict(publication, OnDeleteWithConnections="reject")
         gone = cfn.request("Delete", "Custom::ServicePublication", "OrdersPublication",
                            rejecting, physical_id=physical_id)["answer"]
@@ -648,8 +895,8 @@ def main() -> int:
         expect(len(certs) == 1 and certs[0].get("IsDefault"),
                "the listener does not serve its default certificate only")
 
-        # ------------------------------------------------------------ 5. the link goes
-        say(f"5. CloudFormation Delete of B's link {link_id}")
+        # ------------------------------------------------------------ 6. the link goes
+        say(f"6. CloudFormation Delete of B's link {link_id}")
         unlinked = cfn_b.request("Delete", "Custom::ServiceEndpoint", "OrdersLink", link,
                                  physical_id=link_id)["answer"]
         expect(unlinked["Status"] == "SUCCESS", f"link Delete: {unlinked.get('Reason')}")

@@ -13,7 +13,7 @@ pub fn emf_lines(report: &Report, timestamp_ms: u64) -> Vec<String> {
     for t in &report.targets {
         for (stage, ms) in &t.latency_ms.0 {
             let failed_here = !t.ok && *stage == t.stage;
-            let line = json!({
+            let mut line = json!({
                 "_aws": {
                     "Timestamp": timestamp_ms,
                     "CloudWatchMetrics": [{
@@ -33,8 +33,10 @@ pub fn emf_lines(report: &Report, timestamp_ms: u64) -> Vec<String> {
                 "Success": if failed_here { 0 } else { 1 },
                 "Host": t.host,
                 "Port": t.port,
-                "ErrorClass": if failed_here { t.error.as_ref().map(|e| serde_json::to_value(e.class).unwrap_or_default()) } else { None },
             });
+            if let (true, Some(e)) = (failed_here, &t.error) {
+                line["ErrorClass"] = serde_json::to_value(e.class).unwrap_or_default();
+            }
             out.push(line.to_string());
         }
     }
