@@ -410,7 +410,7 @@ def show_probe_report(report: dict) -> None:
 
 
 def probe_link(stack: ExitStack, b, url: str, bootstrap: str, data: dict,
-               names_b: dict[str, str], descriptor: dict) -> None:
+               names_b: dict[str, str], descriptor: dict) -> dict:
     """Step 4: the real probe, in B, against a local TLS server standing in for A's service."""
     alias, key = data["AliasName"], descriptor["key"]
     tls_names = sorted(descriptor["tls_names"])
@@ -516,6 +516,7 @@ def probe_link(stack: ExitStack, b, url: str, bootstrap: str, data: dict,
     say("its EMF line for the failed stage")
     print(next(r for r, d in zip(raw, docs) if d["Success"] == 0), flush=True)
     probe.stop()
+    return report
 
 
 def main() -> int:
@@ -853,7 +854,7 @@ def main() -> int:
                "B can no longer read the descriptor after the failed Delete")
 
         # ------------------------------------------------------------ 4. probe the link
-        probe_link(stack, b, url, probe_bootstrap, data, names["B"], descriptor)
+        link_report = probe_link(stack, b, url, probe_bootstrap, data, names["B"], descriptor)
 
         # ------------------------------------------------------------ 5. reject, then delete
         say("5. CloudFormation Delete, the template now saying OnDeleteWithConnections: reject")
@@ -917,6 +918,8 @@ def main() -> int:
         expect(zone_code == "NoSuchHostedZone", f"the link's private zone is still there ({zone_code})")
         expect(not vpc_private_zones(b, vpc_b), "B's VPC still has a private zone")
 
+    say("the probe report for B's link (step 4), where this walk-through ends")
+    show_probe_report(link_report)
     say("done: every step behaved as expected")
     return 0
 

@@ -621,10 +621,10 @@ impl<C: ConsumerCloud> Link<C> {
         let payload = probe_request(spec, plan, endpoint, &self.cloud.zone_ids_by_name().await?);
         let report = self.cloud.invoke(probe, payload).await.map_err(|e| {
             Error::failed(
-                format!("the reachability probe {probe} could not run"),
+                "the reachability probe could not run",
                 format!(
-                    "{}; check ProbeFunctionArn and the function's permissions",
-                    e.reason()
+                    "check ProbeFunctionArn and that this function may invoke it ({}): {probe}",
+                    e.aws_code().unwrap_or("error")
                 ),
             )
         })?;
