@@ -442,6 +442,7 @@ def probe_link(stack: ExitStack, b, url: str, bootstrap: str, data: dict,
     note(f"probe invocation: {inv.duration_s * 1000:.0f} ms{', cold start' if inv.cold else ''}")
     say("the probe's report")
     show_probe_report(report)
+    link_report = report
     expect(report["ok"] is True and report["summary"] == {"total": len(targets),
                                                          "ok": len(targets), "failed": 0},
            f"the probe's summary is {report['summary']}")
@@ -516,7 +517,7 @@ def probe_link(stack: ExitStack, b, url: str, bootstrap: str, data: dict,
     say("its EMF line for the failed stage")
     print(next(r for r, d in zip(raw, docs) if d["Success"] == 0), flush=True)
     probe.stop()
-    return report
+    return link_report
 
 
 def main() -> int:
