@@ -450,6 +450,7 @@ impl<C: ConsumerCloud> Link<C> {
         req: &Request,
         spec: &Spec,
         plan: &Plan,
+        owned: &[(HostedZone, BTreeMap<String, String>)],
         alias: &str,
     ) -> Result<String> {
         if let Some(z) = &spec.alias_zone_id {
@@ -457,13 +458,8 @@ impl<C: ConsumerCloud> Link<C> {
             return Ok(z.clone());
         }
         let parent = names::parent(alias);
-        if let Some((z, _)) = self
-            .owned_zones(&spec.vpc_id, &plan.link_id)
-            .await?
-            .into_iter()
-            .find(|(z, _)| z.name == parent)
-        {
-            return Ok(z.id);
+        if let Some((z, _)) = owned.iter().find(|(z, _)| z.name == parent) {
+            return Ok(z.id.clone());
         }
         // Route 53 never takes a caller reference twice, even after the zone is deleted: one per
         // request, so a retried pass of the same request finds its zone again.
@@ -570,8 +566,10 @@ impl<C: ConsumerCloud> Link<C> {
             _ => return wait(STATE_POLL, format!("endpoint {} to become available", endpoint.id)),
         }
         let regional = endpoint.regional_dns_name().unwrap_or_default().to_string();
+        // The link's own zones, listed once per pass (each one costs a tag lookup).
+        let owned = self.owned_zones(&spec.vpc_id, &plan.link_id).await?;
         if let Some(alias) = &spec.alias_name {
-            let zone = self.alias_zone(req, spec, &plan, alias).await?;
+            let zone = self.alias_zone(req, spec, &plan, &owned, alias).await?;
             let record = RecordSet::new(alias, RecordType::Cname, &regional);
             if let Err(e) = dns::ensure_records(&*self.cloud, &zone, &[record]).await {
                 return or_wait(e, "the alias record");
@@ -579,7 +577,8 @@ impl<C: ConsumerCloud> Link<C> {
         }
         // Old pieces an Update left behind: the previous alias, endpoints of a previous service,
         // a group the link no longer needs.
-        self.tidy(req, spec, &plan, &endpoint, &existing).await?;
+        self.tidy(req, spec, &plan, &owned, &endpoint, &existing)
+            .await?;
         if let (true, Some(probe)) = (spec.verify_reachability, &spec.probe_function) {
             self.gate(probe, spec, &plan, &endpoint).await?;
         }
@@ -658,6 +657,7 @@ impl<C: ConsumerCloud> Link<C> {
         req: &Request,
         spec: &Spec,
         plan: &Plan,
+        owned: &[(HostedZone, BTreeMap<String, String>)],
         endpoint: &Endpoint,
         existing: &[Endpoint],
     ) -> Result<()> {
@@ -670,7 +670,6 @@ impl<C: ConsumerCloud> Link<C> {
             let moved =
                 old.alias_name != spec.alias_name || old.alias_zone_id != spec.alias_zone_id;
             if let (Some(alias), true) = (&old.alias_name, moved) {
-                let owned = self.owned_zones(&spec.vpc_id, &plan.link_id).await?;
                 let zone = match &old.alias_zone_id {
                     Some(z) => Some((z.clone(), false)),
                     None => owned
@@ -689,7 +688,7 @@ impl<C: ConsumerCloud> Link<C> {
             .as_deref()
             .filter(|_| spec.alias_zone_id.is_none())
             .map(names::parent);
-        for (z, _) in self.owned_zones(&spec.vpc_id, &plan.link_id).await? {
+        for (z, _) in owned {
             if keep.as_deref() != Some(z.name.as_str()) {
                 self.delete_zone(&z.id).await?;
             }
