@@ -119,6 +119,14 @@ struct Progress {
     fresh: bool,
 }
 
+/// A certificate this resource already has: whether this operation made it, and what it looked
+/// like when found (when it was described to be found).
+struct Found {
+    arn: String,
+    fresh: bool,
+    described: Option<Certificate>,
+}
+
 /// Everything the certificate needs from AWS.
 pub trait CertificateCloud: Certificates + DnsRecords + Listeners {}
 impl<T: Certificates + DnsRecords + Listeners> CertificateCloud for T {}
@@ -194,17 +202,16 @@ impl<C: CertificateCloud> ServiceCertificate<C> {
 
     /// The certificate this resource already has for these names: the current one on Update, or
     /// one an earlier attempt of this operation requested. `(arn, fresh)`.
-    async fn existing(
-        &self,
-        req: &Request,
-        spec: &Spec,
-        owner: &Owner,
-    ) -> Result<Option<(String, bool)>> {
+    async fn existing(&self, req: &Request, spec: &Spec, owner: &Owner) -> Result<Option<Found>> {
         let want = name_set(&spec.names());
         if let Some(current) = req.physical_id.as_deref().filter(|p| is_certificate_arn(p)) {
             if let Some(c) = self.cloud.certificate(current).await? {
                 if name_set(&c.names) == want && c.status != "FAILED" {
-                    return Ok(Some((current.to_string(), false)));
+                    return Ok(Some(Found {
+                        arn: current.to_string(),
+                        fresh: false,
+                        described: Some(c),
+                    }));
                 }
             }
         }
@@ -213,7 +220,11 @@ impl<C: CertificateCloud> ServiceCertificate<C> {
                 && req.physical_id.as_deref() != Some(s.arn.as_str())
                 && self.cloud.certificate_owner(&s.arn).await?.as_ref() == Some(owner)
             {
-                return Ok(Some((s.arn, true)));
+                return Ok(Some(Found {
+                    arn: s.arn,
+                    fresh: true,
+                    described: None,
+                }));
             }
         }
         Ok(None)
@@ -246,19 +257,28 @@ impl<C: CertificateCloud> ServiceCertificate<C> {
             stack_id: req.stack_id.clone(),
             logical_id: req.logical_id.clone(),
         };
-        let arn = match &progress.certificate_arn {
-            Some(a) => a.clone(),
+        let (arn, described) = match &progress.certificate_arn {
+            Some(a) => (a.clone(), None),
             None => {
-                let (arn, fresh) = match self.existing(req, spec, &owner).await? {
+                let found = match self.existing(req, spec, &owner).await? {
                     Some(found) => found,
-                    None => (self.request(req, spec, &owner).await?, true),
+                    None => Found {
+                        arn: self.request(req, spec, &owner).await?,
+                        fresh: true,
+                        described: None,
+                    },
                 };
-                progress.certificate_arn = Some(arn.clone());
-                progress.fresh = fresh;
-                arn
+                progress.certificate_arn = Some(found.arn.clone());
+                progress.fresh = found.fresh;
+                (found.arn, found.described)
             }
         };
-        let cert = self.cloud.certificate(&arn).await?.ok_or_else(|| {
+        // Described already when it was found as the current certificate: no second look.
+        let cert = match described {
+            Some(c) => Some(c),
+            None => self.cloud.certificate(&arn).await?,
+        };
+        let cert = cert.ok_or_else(|| {
             Error::not_found(
                 format!("certificate {arn}"),
                 "it was deleted while being issued; check who deletes it, then deploy again",
