@@ -39,7 +39,7 @@ const PROPERTIES: &[&str] = &[
 const ISSUE_POLL: Duration = Duration::from_secs(10);
 /// ACM publishes the validation records a few seconds after the request.
 const RECORDS_POLL: Duration = Duration::from_secs(3);
-/// Route 53 busy with a prior change to the zone, or ELB still releasing a certificate.
+/// ELB still releasing a certificate (or, on Delete, a busy zone).
 const BUSY_POLL: Duration = Duration::from_secs(5);
 
 /// The validated properties of a certificate.
@@ -301,8 +301,8 @@ impl<C: CertificateCloud> ServiceCertificate<C> {
                     Err(e) if dns::busy(&e) => {
                         return wait(
                             progress,
-                            BUSY_POLL,
-                            format!("Route 53 to finish a prior change in zone {}", spec.zone_id),
+                            dns::BUSY_POLL,
+                            dns::waiting_for_zone(&spec.zone_id),
                         )
                     }
                     Err(e) => return Err(e),
@@ -440,11 +440,7 @@ impl<C: CertificateCloud> ServiceCertificate<C> {
             let records = self.records_only_ours(&cert).await?;
             match dns::remove_records(&*self.cloud, zone, &records).await {
                 Ok(()) => {}
-                Err(e) if dns::busy(&e) => {
-                    return Ok(Some(format!(
-                        "Route 53 to finish a prior change in zone {zone}"
-                    )))
-                }
+                Err(e) if dns::busy(&e) => return Ok(Some(dns::waiting_for_zone(zone))),
                 Err(e) => return Err(e),
             }
         }

@@ -113,6 +113,14 @@ pub async fn remove_records<C: DnsRecords + ?Sized>(
     Ok(())
 }
 
+/// How long to back off when a zone is busy with a prior change.
+pub const BUSY_POLL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// What a pass waits for when the zone is busy.
+pub fn waiting_for_zone(zone_id: &str) -> String {
+    format!("Route 53 to finish a prior change in zone {zone_id}")
+}
+
 /// Whether an error means "Route 53 (or AWS) is busy; try this pass again shortly", e.g. a
 /// zone's `PriorRequestNotComplete` that outlasted the SDK's own retries.
 pub fn busy(e: &Error) -> bool {

@@ -364,11 +364,8 @@ impl<C: ProviderCloud> Publication<C> {
                         Err(e) if dns::busy(&e) => {
                             return Ok(Step::Wait {
                                 progress: serde_json::to_value(&*progress).unwrap_or_default(),
-                                after: std::time::Duration::from_secs(5),
-                                waiting_for: format!(
-                                    "Route 53 to finish a prior change in zone {}",
-                                    prior.zone_id
-                                ),
+                                after: dns::BUSY_POLL,
+                                waiting_for: dns::waiting_for_zone(&prior.zone_id),
                             })
                         }
                         Err(e) => return Err(e),

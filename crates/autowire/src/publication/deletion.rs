@@ -9,6 +9,7 @@ use crate::arn::Arn;
 use crate::aws::{Connection, Owner};
 use crate::cfn::props::Props;
 use crate::cfn::{Answer, Request, Step};
+use crate::dns;
 use crate::error::{Error, Result};
 
 /// How the connected consumers are named in a Reason: as many as fit.
@@ -122,20 +123,16 @@ impl<C: ProviderCloud> Publication<C> {
             let released = match svc.as_mut() {
                 Some(s) => self.release_private_dns(s, record).await,
                 None => {
-                    crate::dns::remove_records(&*self.cloud, &record.zone_id, &[record.record()])
-                        .await
+                    dns::remove_records(&*self.cloud, &record.zone_id, &[record.record()]).await
                 }
             };
             match released {
                 Ok(()) => {}
-                Err(e) if crate::dns::busy(&e) => {
+                Err(e) if dns::busy(&e) => {
                     return Ok(Step::Wait {
                         progress: Value::Null,
-                        after: std::time::Duration::from_secs(5),
-                        waiting_for: format!(
-                            "Route 53 to finish a prior change in zone {}",
-                            record.zone_id
-                        ),
+                        after: dns::BUSY_POLL,
+                        waiting_for: dns::waiting_for_zone(&record.zone_id),
                     })
                 }
                 Err(e) => return Err(e),

@@ -18,8 +18,6 @@ use crate::names;
 const VERIFY_POLL: Duration = Duration::from_secs(10);
 /// How long to wait for EC2 to produce the verification record after a name is set.
 const PREPARE_POLL: Duration = Duration::from_secs(3);
-/// How long to back off when Route 53 is still busy with a prior change to the zone.
-const BUSY_POLL: Duration = Duration::from_secs(5);
 
 /// A verification TXT record written by a publication, and what it proves.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -150,7 +148,7 @@ impl<C: ProviderCloud> Publication<C> {
                     // The name changed (or moved zones): the old proof is moot now.
                     if let Err(e) = dns::remove_records(&*self.cloud, &old.zone_id, &[old.record()]).await {
                         if dns::busy(&e) {
-                            return wait(BUSY_POLL, format!("Route 53 to finish a prior change in zone {}", old.zone_id));
+                            return wait(dns::BUSY_POLL, dns::waiting_for_zone(&old.zone_id));
                         }
                         return Err(e);
                     }
@@ -174,7 +172,7 @@ impl<C: ProviderCloud> Publication<C> {
                     Ok(true) => progress.wrote = Some(owned.clone()),
                     Ok(false) => {}
                     Err(e) if dns::busy(&e) => {
-                        return wait(BUSY_POLL, format!("Route 53 to finish a prior change in zone {}", zone.id))
+                        return wait(dns::BUSY_POLL, dns::waiting_for_zone(&zone.id))
                     }
                     Err(e) => return Err(e),
                 }
