@@ -122,7 +122,7 @@ pub fn ingress_rules(desc: &Descriptor, cidrs: &[String]) -> Vec<IngressRule> {
 
 /// The probe's input for a link: every name clients may use, on every port of the service. TLS
 /// ports check the certificate against the alias (or the service's first TLS name).
-pub fn probe_request(
+fn probe_request(
     spec: &Spec,
     plan: &Plan,
     endpoint: &Endpoint,
@@ -175,7 +175,7 @@ pub fn probe_request(
 }
 
 /// What the link resolved and decided before touching anything.
-pub struct Plan {
+struct Plan {
     link_id: String,
     descriptor: Descriptor,
     subnets: Vec<Candidate>,
