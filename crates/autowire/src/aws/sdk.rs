@@ -44,12 +44,22 @@ impl Sdk {
 
     /// Clients from the environment (credentials, region, and `AWS_ENDPOINT_URL` if set).
     pub async fn from_env() -> Self {
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        let config = config_loader()
             .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(5))
             .load()
             .await;
         Self::new(&config)
     }
+}
+
+/// The SDK's config loader with its HTTPS client on rustls with ring. The SDK crates are built
+/// without their default client (rustls on aws-lc), so every config must start here.
+pub fn config_loader() -> aws_config::ConfigLoader {
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    let client = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(client)
 }
 
 /// Map an SDK error to ours, keeping AWS's code and message.

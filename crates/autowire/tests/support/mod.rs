@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex};
 
 use autowire::aws::sdk::Sdk;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::{Region, SdkConfig};
 use aws_credential_types::Credentials;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
@@ -89,7 +89,7 @@ impl Intercept for CallLog {
 
 /// An SdkConfig acting as `account`, with keys from the emulator's STS AssumeRole.
 pub async fn account_config(url: &str, account: &str) -> SdkConfig {
-    let bootstrap = aws_config::defaults(BehaviorVersion::latest())
+    let bootstrap = autowire::aws::sdk::config_loader()
         .region(Region::new(REGION))
         .endpoint_url(url)
         .credentials_provider(Credentials::for_tests())
@@ -103,7 +103,7 @@ pub async fn account_config(url: &str, account: &str) -> SdkConfig {
         .await
         .expect("AssumeRole on the emulator");
     let c = out.credentials().expect("credentials");
-    aws_config::defaults(BehaviorVersion::latest())
+    autowire::aws::sdk::config_loader()
         .region(Region::new(REGION))
         .endpoint_url(url)
         .credentials_provider(Credentials::new(
