@@ -12,13 +12,16 @@ export PATH := $(VENV)/bin:$(PATH)
 EMULATOR_PORT  ?= 5055
 ARM_TARGET     := aarch64-unknown-linux-gnu
 
-.PHONY: help tools venv rust-target system-packages emulator test lint test-all template-check build smoke demo bench print-venv
+.PHONY: help tools venv rust-target system-packages emulator test lint test-all build-debug test-cargo \
+        test-pytest build-release sam-build template-check build smoke demo bench phases profile-table \
+        print-venv
 
 help:
 	@echo "make demo      provider -> consumer -> probe through the real binaries, on the emulator"
 	@echo "make bench     the probe against 1,000 TCP+TLS targets on loopback (time, memory)"
 	@echo "make lint | test-all | template-check | build | smoke   the parts of make test"
-	@echo "make test      every test: unit, wire (emulator), binaries (runtime emulator), template"
+	@echo "make test      every test: unit, wire (emulator), binaries (runtime emulator), template;"
+	@echo "               ends with the time of each phase (make phases prints it again)"
 	@echo "make emulator  the AWS test bed alone, in the foreground, on 127.0.0.1:$(EMULATOR_PORT)"
 
 # ---- tools -----------------------------------------------------------------
@@ -48,29 +51,78 @@ emulator: venv
 
 
 # ---- tests -----------------------------------------------------------------
-DEBUG_BIN := $(CARGO_TARGET_DIR)/debug
+# Everything that compiles runs in one stable copy of the checkout, $(STABLE_TREE): cargo keys its
+# cache on each workspace crate's path and on its sources' times, so a fresh clone built in place
+# rebuilds every crate and relinks every function even when nothing changed. scripts/stable-tree.py
+# copies only what changed (new times for those files alone); a lock keeps two checkouts from
+# sharing the copy at once. `make build` and `make test` bring .aws-sam/ back to the checkout.
+STABLE_TREE    ?= $(CACHE_DIR)/tree
+PHASE_LOG      ?= $(CACHE_DIR)/phases.tsv
+PHASES         := python3 scripts/phases.py
+PHASE          := $(PHASES) run $(PHASE_LOG)
+SUBMAKE        := $(MAKE) --no-print-directory
+DEBUG_BIN      := $(CARGO_TARGET_DIR)/debug
+BOOTSTRAPS     := AUTOWIRE_PROVIDER_BOOTSTRAP=$(DEBUG_BIN)/provider \
+                  AUTOWIRE_CONSUMER_BOOTSTRAP=$(DEBUG_BIN)/consumer \
+                  AUTOWIRE_PROBE_BOOTSTRAP=$(DEBUG_BIN)/probe AUTOWIRE_TEST_BOOTSTRAP=$(DEBUG_BIN)/provider
+# pytest workers: each one starts its own emulator, so tests never share emulator state.
+PYTEST_WORKERS ?= 3
 
-## Everything CI runs.
-test: tools lint test-all template-check build smoke
+IN_TREE_TARGETS := test lint test-all build-debug test-cargo test-pytest build-release build smoke demo bench \
+                   profile-table
+
+ifneq ($(abspath $(CURDIR)),$(abspath $(STABLE_TREE)))
+$(IN_TREE_TARGETS):
+	@mkdir -p $(CACHE_DIR)
+	@flock $(CACHE_DIR)/tree.lock bash -c 'set -e; python3 scripts/stable-tree.py . $(STABLE_TREE); \
+	  $(SUBMAKE) -C $(STABLE_TREE) $@ CACHE_DIR=$(CACHE_DIR) STABLE_TREE=$(STABLE_TREE); \
+	  if [ -d $(STABLE_TREE)/.aws-sam ] && [[ " build test " == *" $@ "* ]]; then \
+	    rm -rf .aws-sam && cp -a $(STABLE_TREE)/.aws-sam .aws-sam; fi'
+else
+
+## Everything CI runs, each phase timed; the table is printed at the end (again: make phases).
+test:
+	@$(PHASES) start $(PHASE_LOG)
+	@$(PHASE) tools          $(SUBMAKE) tools
+	@$(PHASE) lint           $(SUBMAKE) lint
+	@$(PHASE) build-debug    $(SUBMAKE) build-debug
+	@$(PHASE) test-cargo     $(SUBMAKE) test-cargo
+	@$(PHASE) test-pytest    $(SUBMAKE) test-pytest
+	@$(PHASE) template-check $(SUBMAKE) template-check
+	@$(PHASE) build-release  $(SUBMAKE) build-release
+	@$(PHASE) sam-build      $(SUBMAKE) sam-build
+	@$(PHASE) smoke          $(SUBMAKE) smoke
+	@$(PHASES) print $(PHASE_LOG)
 
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
-# One build of binaries and tests together (one feature set), then unit, wire and binary tests
-# against one fresh emulator.
-test-all: tools
-	cargo build --workspace --all-targets
-	AUTOWIRE_PROVIDER_BOOTSTRAP=$(DEBUG_BIN)/provider AUTOWIRE_CONSUMER_BOOTSTRAP=$(DEBUG_BIN)/consumer \
-	  AUTOWIRE_PROBE_BOOTSTRAP=$(DEBUG_BIN)/probe AUTOWIRE_TEST_BOOTSTRAP=$(DEBUG_BIN)/provider \
-	  $(PY) tests/emulator/with_emulator.py -- bash -c \
-	  'cargo test --workspace && $(PY) -m pytest -p no:cacheprovider -q tests/emulator tests/binary'
+test-all: build-debug test-cargo test-pytest
 
-template-check: tools
-	scripts/check-template.sh --install-guard
+## One build of binaries and tests together (one feature set) for the cargo and pytest tests.
+build-debug: tools
+	cargo build --workspace --all-targets
+
+## Unit, fixture and wire tests (the wire tests against one fresh emulator).
+test-cargo: build-debug
+	$(PY) tests/emulator/with_emulator.py -- cargo test --workspace
+
+## The test bed and the real binaries, in parallel workers with an emulator each.
+test-pytest: build-debug
+	$(BOOTSTRAPS) $(PY) -m pytest -p no:cacheprovider -q -n $(PYTEST_WORKERS) --dist loadfile \
+	  tests/emulator tests/binary
+
+## Every function's arm64 release binary in one cargo invocation: dependencies compile once and
+## the fat-LTO links run side by side. `sam build` then finds them built.
+build-release: tools
+	cargo lambda build --release --arm64
 
 ## sam build: arm64 bootstrap artifacts, zipped, sizes printed.
-build: tools
+build: build-release
+	$(SUBMAKE) sam-build
+
+sam-build: tools
 	scripts/sam-build.sh
 
 ## Each function sam built, run once through the runtime emulator.
@@ -78,17 +130,27 @@ smoke: tools
 	$(PY) tests/emulator/with_emulator.py -- $(PY) tests/binary/smoke.py .aws-sam/build
 
 # ---- demo ------------------------------------------------------------------
-demo: tools
-	cargo build --workspace --all-targets
-	AUTOWIRE_PROVIDER_BOOTSTRAP=$(DEBUG_BIN)/provider AUTOWIRE_CONSUMER_BOOTSTRAP=$(DEBUG_BIN)/consumer \
-	  AUTOWIRE_PROBE_BOOTSTRAP=$(DEBUG_BIN)/probe \
-	  $(PY) tests/emulator/with_emulator.py -- $(PY) tests/demo/demo.py
+demo: build-debug
+	$(BOOTSTRAPS) $(PY) tests/emulator/with_emulator.py -- $(PY) tests/demo/demo.py
 
 # ---- bench -----------------------------------------------------------------
 ## The probe against 1,000 TCP+TLS targets on loopback: wall time, peak RSS, cold start.
 bench: tools
 	cargo build --release -p probe
 	AUTOWIRE_PROBE_BOOTSTRAP=$(CARGO_TARGET_DIR)/release/probe $(PY) scripts/bench-probe.py
+
+## What each release-profile choice costs: zip size, link time, native cold start (slow: rebuilds).
+profile-table: tools
+	$(PY) scripts/profile-table.py
+
+endif
+
+template-check: tools
+	scripts/check-template.sh --install-guard
+
+## The phase table of the last `make test`.
+phases:
+	@$(PHASES) print $(PHASE_LOG)
 
 print-venv:
 	@echo $(VENV)

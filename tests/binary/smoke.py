@@ -3,6 +3,9 @@ cargo-lambda's runtime emulator (under qemu-user on a non-arm64 machine) and mus
 CloudFormation request. Prints each artifact's cold start to first response.
 
     python tests/binary/smoke.py .aws-sam/build      (with AUTOWIRE_EMULATOR_URL set)
+
+Any directory of `<Name>/bootstrap` works; a native (x86_64) bootstrap runs as it is, which is how
+scripts/profile-table.sh measures native cold starts.
 """
 
 from __future__ import annotations
@@ -28,9 +31,16 @@ from test_provider_binary import FN, PROVIDER, REGION, event, props_for  # noqa:
 ARM64_SYSROOT = "/usr/aarch64-linux-gnu"
 
 
+def is_arm64(binary: Path) -> bool:
+    """An ELF for aarch64 (e_machine 183)."""
+    header = binary.read_bytes()[:20]
+    return header[:4] == b"\x7fELF" and int.from_bytes(header[18:20], "little") == 183
+
+
 def runnable(bootstrap: Path, workdir: Path) -> Path:
-    """The bootstrap itself on arm64; elsewhere a wrapper that runs it under qemu-user."""
-    if platform.machine() in ("aarch64", "arm64"):
+    """The bootstrap itself when the machine runs it natively (an arm64 bootstrap on arm64, or a
+    native build); otherwise a wrapper that runs the arm64 bootstrap under qemu-user."""
+    if platform.machine() in ("aarch64", "arm64") or not is_arm64(bootstrap):
         return bootstrap
     qemu = shutil.which("qemu-aarch64-static") or shutil.which("qemu-aarch64")
     if not qemu:
