@@ -2,7 +2,7 @@
 """Time the phases of `make test` and print them as one table, so a slow run says where it went.
 
     scripts/phases.py start LOG               begin a new run (empties LOG)
-    scripts/phases.py run LOG NAME -- CMD...  run CMD, record NAME, its wall seconds and exit status
+    scripts/phases.py run LOG NAME [--] CMD...  run CMD, record NAME, its wall seconds and exit status
     scripts/phases.py print LOG               the table of the run in LOG
 
 `run` exits with CMD's status, so a failing phase still fails `make`. LOG is tab-separated:
@@ -53,8 +53,9 @@ def main(argv: list[str]) -> int:
     if len(argv) == 2 and argv[0] == "print":
         print(table(Path(argv[1])))
         return 0
-    if len(argv) >= 5 and argv[0] == "run" and argv[3] == "--":
-        return record(Path(argv[1]), argv[2], argv[4:])
+    if len(argv) >= 4 and argv[0] == "run":
+        cmd = argv[4:] if argv[3] == "--" else argv[3:]
+        return record(Path(argv[1]), argv[2], cmd)
     print(__doc__.strip(), file=sys.stderr)
     return 2
 
