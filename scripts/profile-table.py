@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -72,10 +73,15 @@ def cold_starts(env: dict[str, str]) -> dict[str, float]:
     target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release"
     with tempfile.TemporaryDirectory() as tmp:
         for fn, logical in FUNCTIONS.items():
+            # A copy, not a link: smoke.py tells the functions apart by their folder's name.
             (Path(tmp) / logical).mkdir()
-            (Path(tmp) / logical / "bootstrap").symlink_to(target / fn)
-        out = run([sys.executable, "tests/emulator/with_emulator.py", "--", sys.executable,
-                   "tests/binary/smoke.py", tmp], env, capture_output=True, text=True).stdout
+            shutil.copy2(target / fn, Path(tmp) / logical / "bootstrap")
+        done = subprocess.run([sys.executable, "tests/emulator/with_emulator.py", "--", sys.executable,
+                               "tests/binary/smoke.py", tmp], cwd=ROOT, env={**os.environ, **env},
+                              capture_output=True, text=True)
+        out = done.stdout
+        if done.returncode != 0:
+            print(out, done.stderr, file=sys.stderr)
     found = dict(re.findall(r"smoke (\w+): SUCCESS, cold start to first response (\d+) ms", out))
     by_logical = {logical: fn for fn, logical in FUNCTIONS.items()}
     return {by_logical[k]: float(v) for k, v in found.items()}
@@ -88,6 +94,8 @@ def main(argv: list[str]) -> int:
         print(f"==> {name} {env}", file=sys.stderr, flush=True)
         (sizes, relink), starts = arm64(env), cold_starts(env)
         rows.append((name, sizes, relink, starts))
+        print(f"==> {name}: zips {sizes}, relink {relink:.0f} s, cold starts {starts}", file=sys.stderr,
+              flush=True)
     fns = list(FUNCTIONS)
     print("| profile | arm64 bootstrap.zip, MiB (" + ", ".join(fns) + ") | arm64 relink of all three, side "
           "by side (s) | x86_64 cold start, ms (" + ", ".join(fns) + ") |")
