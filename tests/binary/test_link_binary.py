@@ -333,6 +333,11 @@ def test_create_waits_for_acceptance_then_builds_endpoint_group_and_alias(
         "State": "available",
     }
     assert len(dns) == 3, "regional name and one zonal name per subnet"
+    record = consumer.client("ssm").get_parameter(Name=f"/privatelink-autowire/links/{lid}")
+    record = json.loads(record["Parameter"]["Value"])
+    assert (record["link_id"], record["logical_id"], record["properties"]) == (
+        lid, "OrdersLink", e["ResourceProperties"]), \
+        "the link record holds what CloudFormation applied, for the reconciler"
 
 
 # ---------------------------------------------------------------- 2, 3: refused up front
@@ -603,7 +608,10 @@ def test_delete_waits_for_the_endpoint_then_removes_only_what_the_link_owns(
     assert zones_of(consumer, vpc_id) == {their_domain: their_zone}
     assert b_mutating(proxy, b_key) == [
         "ChangeResourceRecordSets", "DeleteVpcEndpoints", "DeleteSecurityGroup",
-        "DeleteHostedZone"]
+        "DeleteHostedZone", "DeleteParameter"]
+    record = f"/privatelink-autowire/links/{pid}"
+    assert consumer.client("ssm").get_parameters(Names=[record])["InvalidParameters"] == [record], \
+        "the link record went last"
 
     proxy.reset_calls()
     again = cfn_b.send(link_fn, cfn_b.event(link_fn, "Delete", LINK, "OrdersLink", props,

@@ -13,6 +13,7 @@ pub mod link;
 pub mod names;
 pub mod probe;
 pub mod publication;
+pub mod reconcile;
 pub mod zones;
 
 #[cfg(any(test, feature = "fake"))]

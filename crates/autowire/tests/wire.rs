@@ -78,13 +78,29 @@ async fn parameters_adapter_creates_reads_owns_and_deletes() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("ParameterAlreadyExists"), "{err}");
-    assert_eq!(sdk.owner(name).await.unwrap(), Some(owner));
+    assert_eq!(sdk.owner(name).await.unwrap(), Some(owner.clone()));
     sdk.overwrite(name, "{\"a\":2}", Tier::Advanced)
         .await
         .unwrap();
     let p = sdk.read(name).await.unwrap().unwrap();
     assert_eq!(p.value, "{\"a\":2}");
     assert!(p.arn.unwrap().ends_with(&format!(":parameter{name}")));
+    // Listing a path: every parameter below it, at any depth, across pages of ten.
+    let path = format!("{name}-tree");
+    let mut want = Vec::new();
+    for i in 0..12 {
+        let child = format!("{path}/{}/p{i:02}", i % 2);
+        sdk.create(&child, &format!("v{i}"), Tier::Standard, &owner)
+            .await
+            .unwrap();
+        want.push((child, format!("v{i}")));
+    }
+    want.sort();
+    assert_eq!(sdk.list(&path).await.unwrap(), want);
+    for (child, _) in &want {
+        sdk.delete(child).await.unwrap();
+    }
+    assert_eq!(sdk.list(&path).await.unwrap(), Vec::new());
     sdk.delete(name).await.unwrap();
     sdk.delete(name).await.unwrap();
 }

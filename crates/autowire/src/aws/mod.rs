@@ -303,6 +303,8 @@ pub trait Descriptors: Send + Sync {
     async fn overwrite(&self, name: &str, value: &str, tier: Tier) -> Result<()>;
     /// Delete; deleting what is already gone is success.
     async fn delete(&self, name: &str) -> Result<()>;
+    /// Every parameter of this account under `path`, at any depth: (name, value), by name.
+    async fn list(&self, path: &str) -> Result<Vec<(String, String)>>;
 }
 
 /// Lambda functions: continuation (asynchronous re-invocation) and the probe (synchronous).

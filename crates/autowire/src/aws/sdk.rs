@@ -512,6 +512,27 @@ impl Descriptors for Sdk {
             Err(e) => Err(sdk_error("ssm:DeleteParameter", e)),
         }
     }
+
+    async fn list(&self, path: &str) -> Result<Vec<(String, String)>> {
+        let mut pages = self
+            .ssm
+            .get_parameters_by_path()
+            .path(path)
+            .recursive(true)
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| sdk_error("ssm:GetParametersByPath", e))?;
+            for p in page.parameters() {
+                if let (Some(name), Some(value)) = (p.name(), p.value()) {
+                    out.push((name.to_string(), value.to_string()));
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
 }
 
 #[async_trait]

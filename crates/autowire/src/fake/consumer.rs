@@ -84,6 +84,22 @@ impl FakeCloud {
             .collect()
     }
 
+    /// Live endpoints that are not on their way out either.
+    pub fn standing_endpoints(&self) -> Vec<Endpoint> {
+        let mut live = self.live_endpoints();
+        live.retain(|e| !e.is_gone());
+        live
+    }
+
+    /// Accept every endpoint waiting for acceptance, as the provider would.
+    pub fn accept_pending(&self) {
+        for e in self.live_endpoints() {
+            if e.state == "pendingAcceptance" {
+                self.decide(&e.id, true);
+            }
+        }
+    }
+
     pub fn group_ids(&self) -> Vec<String> {
         self.state.lock().unwrap().groups.keys().cloned().collect()
     }

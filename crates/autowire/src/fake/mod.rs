@@ -221,6 +221,9 @@ impl FakeCloud {
 
     /// Record the call and apply any injected fault for it.
     async fn call(&self, op: &'static str, mutating: bool) -> Result<()> {
+        // Every call is a point where another task may run, as a network call is: concurrent
+        // callers (a stack operation and the reconciler) interleave call by call.
+        tokio::task::yield_now().await;
         let fault = {
             let mut s = self.state.lock().unwrap();
             s.calls.push((op, mutating));
@@ -467,6 +470,17 @@ impl Descriptors for FakeCloud {
         self.call("ssm:DeleteParameter", true).await?;
         self.state.lock().unwrap().params.remove(name);
         Ok(())
+    }
+
+    async fn list(&self, path: &str) -> Result<Vec<(String, String)>> {
+        self.call("ssm:GetParametersByPath", false).await?;
+        let prefix = format!("{}/", path.trim_end_matches('/'));
+        let s = self.state.lock().unwrap();
+        Ok(s.params
+            .iter()
+            .filter(|(name, _)| name.starts_with(&prefix))
+            .map(|(name, p)| (name.clone(), p.value.clone()))
+            .collect())
     }
 }
 

@@ -6,14 +6,14 @@ use super::*;
 use crate::descriptor::{Acceptance, Port, PrivateDns, SCHEMA};
 use crate::fake::{drive, FakeCloud, Fault, RemoteService};
 
-const STACK: &str = "arn:aws:cloudformation:us-east-1:222222222222:stack/consumer/1";
-const SHARED: &str =
+pub(crate) const STACK: &str = "arn:aws:cloudformation:us-east-1:222222222222:stack/consumer/1";
+pub(crate) const SHARED: &str =
     "arn:aws:ssm:us-east-1:999999999999:parameter/privatelink-autowire/services/orders";
-const SERVICE: &str = "com.amazonaws.vpce.us-east-1.vpce-svc-0123456789abcdef0";
-const OTHER_SERVICE: &str = "com.amazonaws.vpce.us-east-1.vpce-svc-0fedcba9876543210";
-const VPC: &str = "vpc-0123456789abcdef0";
+pub(crate) const SERVICE: &str = "com.amazonaws.vpce.us-east-1.vpce-svc-0123456789abcdef0";
+pub(crate) const OTHER_SERVICE: &str = "com.amazonaws.vpce.us-east-1.vpce-svc-0fedcba9876543210";
+pub(crate) const VPC: &str = "vpc-0123456789abcdef0";
 
-fn descriptor(service_name: &str, ports: &[u16], private_dns: bool) -> Descriptor {
+pub(crate) fn descriptor(service_name: &str, ports: &[u16], private_dns: bool) -> Descriptor {
     Descriptor {
         schema: SCHEMA,
         key: "orders".into(),
@@ -43,7 +43,7 @@ fn descriptor(service_name: &str, ports: &[u16], private_dns: bool) -> Descripto
     .sealed()
 }
 
-fn share(cloud: &FakeCloud, d: &Descriptor) {
+pub(crate) fn share(cloud: &FakeCloud, d: &Descriptor) {
     cloud
         .state
         .lock()
@@ -54,7 +54,7 @@ fn share(cloud: &FakeCloud, d: &Descriptor) {
 
 /// A consumer account: a VPC with subnets in use1-az1, use1-az2 and use1-az4 (the provider
 /// serves az1 and az4), the shared descriptor, and the provider's service (acceptance required).
-fn setup() -> (Arc<FakeCloud>, Link<FakeCloud>, Vec<String>) {
+pub(crate) fn setup() -> (Arc<FakeCloud>, Link<FakeCloud>, Vec<String>) {
     let cloud = Arc::new(FakeCloud::default());
     let subnets = cloud.add_vpc(VPC, "10.1.0.0/16", &["use1-az1", "use1-az2", "use1-az4"]);
     for name in [SERVICE, OTHER_SERVICE] {
@@ -72,7 +72,15 @@ fn setup() -> (Arc<FakeCloud>, Link<FakeCloud>, Vec<String>) {
     (cloud.clone(), Link::new(cloud), subnets)
 }
 
-fn props(subnets: &[String]) -> Value {
+/// `setup`, then the stack's Create converged: one link with its endpoint accepted.
+pub(crate) async fn created() -> (Arc<FakeCloud>, Link<FakeCloud>, Vec<String>, Answer) {
+    let (cloud, link, subnets) = setup();
+    let create = request(RequestKind::Create, props(&subnets));
+    let answer = converge(&cloud, &link, &create).await.unwrap();
+    (cloud, link, subnets, answer)
+}
+
+pub(crate) fn props(subnets: &[String]) -> Value {
     json!({
         "ServiceToken": "arn:aws:lambda:us-east-1:222222222222:function:consumer",
         "ServiceParameter": SHARED,
@@ -82,7 +90,7 @@ fn props(subnets: &[String]) -> Value {
     })
 }
 
-fn request(kind: RequestKind, props: Value) -> Request {
+pub(crate) fn request(kind: RequestKind, props: Value) -> Request {
     Request {
         kind,
         request_id: "req-1".into(),
@@ -97,16 +105,16 @@ fn request(kind: RequestKind, props: Value) -> Request {
 }
 
 /// Drive to the end, accepting (as the provider would) when the link waits for acceptance.
-async fn converge(cloud: &FakeCloud, link: &Link<FakeCloud>, req: &Request) -> Result<Answer> {
+pub(crate) async fn converge(
+    cloud: &FakeCloud,
+    link: &Link<FakeCloud>,
+    req: &Request,
+) -> Result<Answer> {
     for _ in 0..20 {
         match link.apply(req, None).await? {
             Step::Done(a) => return Ok(a),
             Step::Wait { waiting_for, .. } if waiting_for.contains("to accept") => {
-                for e in cloud.live_endpoints() {
-                    if e.state == "pendingAcceptance" {
-                        cloud.decide(&e.id, true);
-                    }
-                }
+                cloud.accept_pending();
             }
             Step::Wait { .. } => {}
         }
@@ -789,4 +797,60 @@ async fn the_deploy_gate_fails_with_the_probe_s_finding() {
     .await
     .unwrap_err();
     assert!(err.reason().contains("could not run"), "{}", err.reason());
+}
+
+#[tokio::test]
+async fn the_link_record_rebuilds_what_cloudformation_applied_and_delete_removes_it() {
+    let (cloud, link, subnets, first) = created().await;
+    let name = LinkRecord::parameter_name(&link_id(STACK, "OrdersLink", VPC));
+    let stored = cloud
+        .read(&name)
+        .await
+        .unwrap()
+        .expect("the record is written");
+    let record = LinkRecord::parse(&name, &stored.value).unwrap();
+    assert_eq!(record.properties, props(&subnets));
+    cloud.reset_calls();
+    let again = converge(&cloud, &link, &record.request("reconcile-1"))
+        .await
+        .unwrap();
+    assert_eq!(again, first);
+    assert_eq!(cloud.mutating_calls(), Vec::<&str>::new());
+    let delete = request(RequestKind::Delete, props(&subnets));
+    drive(&link, &delete, 10).await.0.unwrap();
+    assert!(cloud.read(&name).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_stack_update_and_a_reconcile_at_once_make_one_endpoint() {
+    let (cloud, link, subnets, first) = created().await;
+    let create = request(RequestKind::Create, props(&subnets));
+    // The provider moves to another service: both the stack's next Update and the reconciler
+    // see no endpoint for it, and both create one.
+    share(&cloud, &descriptor(OTHER_SERVICE, &[443], false));
+    let record = LinkRecord::of(&create, &first.physical_id);
+    let mut update = request(RequestKind::Update, props(&subnets));
+    update.request_id = "req-2".into();
+    cloud.reset_calls();
+    let reconcile = async {
+        for _ in 0..20 {
+            if let Step::Done(a) = link.reconcile(&record, "reconcile-7").await? {
+                return Ok::<Answer, Error>(a);
+            }
+            cloud.accept_pending();
+        }
+        panic!("the reconcile did not converge")
+    };
+    let (a, b) = tokio::join!(converge(&cloud, &link, &update), reconcile);
+    assert_eq!(a.unwrap().data["EndpointId"], b.unwrap().data["EndpointId"]);
+    let live = cloud.standing_endpoints();
+    assert_eq!(live.len(), 1, "{live:?}");
+    assert_eq!(live[0].service_name, OTHER_SERVICE);
+    let creates = cloud.mutating_calls();
+    let creates = creates.iter().filter(|c| **c == "ec2:CreateVpcEndpoint");
+    assert_eq!(
+        creates.count(),
+        2,
+        "both asked; the client token made it one endpoint"
+    );
 }

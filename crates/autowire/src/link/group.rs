@@ -1,0 +1,83 @@
+//! The link's own security group: exactly the descriptor's ports from the allowed sources.
+
+use super::*;
+
+/// The ingress rules that admit the service's ports from the given CIDRs.
+pub fn ingress_rules(desc: &Descriptor, cidrs: &[String]) -> Vec<IngressRule> {
+    let mut rules = Vec::new();
+    for p in &desc.ports {
+        let protocols: &[&str] = match p.protocol {
+            Protocol::Tcp | Protocol::Tls => &["tcp"],
+            Protocol::Udp => &["udp"],
+            Protocol::TcpUdp => &["tcp", "udp"],
+        };
+        for proto in protocols {
+            for cidr in cidrs {
+                rules.push(IngressRule {
+                    protocol: proto.to_string(),
+                    port: p.port,
+                    cidr: cidr.clone(),
+                });
+            }
+        }
+    }
+    rules.sort();
+    rules.dedup();
+    rules
+}
+
+impl<C: ConsumerCloud> Link<C> {
+    /// The link's own security group, with exactly the wanted rules. Returns its ID.
+    pub(super) async fn ensure_group(&self, spec: &Spec, plan: &Plan) -> Result<String> {
+        let want = ingress_rules(&plan.descriptor, &plan.cidrs);
+        let group = match self
+            .cloud
+            .groups_tagged(LINK_TAG, &plan.link_id)
+            .await?
+            .into_iter()
+            .find(|g| g.vpc_id == spec.vpc_id)
+        {
+            Some(g) => g,
+            None => {
+                let id = self
+                    .cloud
+                    .create_group(
+                        &spec.vpc_id,
+                        &format!("privatelink-autowire-{}", plan.link_id),
+                        &format!(
+                            "privatelink-autowire link to {} ({})",
+                            plan.descriptor.key, plan.descriptor.service_name
+                        ),
+                        &plan.tags,
+                    )
+                    .await?;
+                info!(group = %id, "security group created");
+                crate::aws::SecurityGroup {
+                    id,
+                    vpc_id: spec.vpc_id.clone(),
+                    rules: Vec::new(),
+                }
+            }
+        };
+        let add: Vec<IngressRule> = want
+            .iter()
+            .filter(|r| !group.rules.contains(r))
+            .cloned()
+            .collect();
+        let remove: Vec<IngressRule> = group
+            .rules
+            .iter()
+            .filter(|r| !want.contains(r))
+            .cloned()
+            .collect();
+        if !add.is_empty() {
+            self.cloud.authorize(&group.id, &add).await?;
+            info!(group = %group.id, rules = add.len(), "ingress added");
+        }
+        if !remove.is_empty() {
+            self.cloud.revoke(&group.id, &remove).await?;
+            info!(group = %group.id, rules = remove.len(), "ingress removed");
+        }
+        Ok(group.id)
+    }
+}

@@ -1,0 +1,133 @@
+//! Resolve a link: the descriptor, the checks that need no writes, the subnets, the tags.
+
+use super::*;
+
+/// What the link resolved and decided before touching anything.
+pub(super) struct Plan {
+    pub(super) link_id: String,
+    pub(super) descriptor: Descriptor,
+    pub(super) subnets: Vec<Candidate>,
+    pub(super) cidrs: Vec<String>,
+    pub(super) private_dns: bool,
+    pub(super) tags: Vec<(String, String)>,
+}
+
+impl<C: ConsumerCloud> Link<C> {
+    /// Read and check the descriptor.
+    pub(super) async fn descriptor(&self, spec: &Spec, account: &str) -> Result<Descriptor> {
+        let name = &spec.service_parameter;
+        let not_there = || {
+            Error::not_found(
+                format!("descriptor {name}"),
+                format!(
+                    "no such parameter, or it is not shared with account {account}; for a provider in another account give the parameter's full ARN and accept its AWS RAM share"
+                ),
+            )
+        };
+        let stored = match self.cloud.read(name).await {
+            Ok(Some(p)) => p,
+            Ok(None) => return Err(not_there()),
+            Err(e)
+                if matches!(
+                    e.aws_code(),
+                    Some("AccessDeniedException" | "ParameterNotFound")
+                ) =>
+            {
+                return Err(not_there())
+            }
+            Err(e) => return Err(e),
+        };
+        Descriptor::parse(name, &stored.value)
+    }
+
+    /// Resolve the descriptor, check everything that can be checked, choose subnets. No writes.
+    pub(super) async fn plan(&self, req: &Request, spec: &Spec) -> Result<Plan> {
+        let home = req.service_arn()?;
+        let descriptor = self.descriptor(spec, &home.account).await?;
+        let verified = descriptor
+            .private_dns
+            .as_ref()
+            .is_some_and(|p| p.state == "verified");
+        let private_dns = match spec.private_dns {
+            PrivateDnsMode::Auto => verified,
+            PrivateDnsMode::Disabled => false,
+            PrivateDnsMode::Enabled if verified => true,
+            PrivateDnsMode::Enabled => {
+                return Err(Error::invalid(
+                    "PrivateDns",
+                    format!(
+                        "enabled, but service {} has no verified private DNS name, so AWS would refuse the endpoint; use auto or disabled, or ask the provider to publish PrivateDnsName",
+                        descriptor.key
+                    ),
+                ))
+            }
+        };
+        if let Some(alias) = &spec.alias_name {
+            if spec.require_tls_match
+                && !descriptor.tls_names.is_empty()
+                && names::covering(&descriptor.tls_names, alias).is_none()
+            {
+                return Err(Error::invalid(
+                    "AliasName",
+                    format!(
+                        "{alias} is not covered by the service's TLS names ({}), so HTTPS to it would fail; pick a covered name or set RequireTlsMatch to false",
+                        descriptor.tls_names.join(", ")
+                    ),
+                ));
+            }
+        }
+        let cidrs = self.cloud.vpc_cidrs(&spec.vpc_id).await?.ok_or_else(|| {
+            Error::not_found(
+                format!("VPC {}", spec.vpc_id),
+                format!(
+                    "check VpcId; the VPC must be in account {} region {}",
+                    home.account, home.region
+                ),
+            )
+        })?;
+        let found = self.cloud.subnets(&spec.subnet_ids).await?;
+        let mut candidates = Vec::new();
+        for id in &spec.subnet_ids {
+            let s = found.iter().find(|s| &s.id == id).ok_or_else(|| {
+                Error::invalid(
+                    "SubnetIds",
+                    format!("{id} not found in account {}", home.account),
+                )
+            })?;
+            if s.vpc_id != spec.vpc_id {
+                return Err(Error::invalid(
+                    "SubnetIds",
+                    format!("{id} is in {}, not in VpcId {}", s.vpc_id, spec.vpc_id),
+                ));
+            }
+            candidates.push(Candidate {
+                subnet_id: s.id.clone(),
+                az_id: s.az_id.clone(),
+            });
+        }
+        let subnets = zones::select_subnets(&candidates, &descriptor.az_ids)?;
+        let link_id = link_id(&req.stack_id, &req.logical_id, &spec.vpc_id);
+        let tags = vec![
+            (LINK_TAG.to_string(), link_id.clone()),
+            (DESCRIPTOR_TAG.to_string(), spec.service_parameter.clone()),
+            (DIGEST_TAG.to_string(), descriptor.digest.clone()),
+            (
+                "Name".to_string(),
+                format!("privatelink-autowire {}", descriptor.key),
+            ),
+        ];
+        let cidrs = if spec.allowed_cidrs.is_empty() {
+            cidrs
+        } else {
+            spec.allowed_cidrs.clone()
+        };
+        Ok(Plan {
+            link_id,
+            descriptor,
+            subnets,
+            cidrs,
+            private_dns,
+            tags,
+        })
+    }
+}

@@ -1,0 +1,64 @@
+//! What an Update leaves behind: the previous alias, endpoints of a previous service, groups no longer used.
+
+use super::*;
+
+impl<C: ConsumerCloud> Link<C> {
+    pub(super) async fn tidy(
+        &self,
+        req: &Request,
+        spec: &Spec,
+        plan: &Plan,
+        owned: &[(HostedZone, BTreeMap<String, String>)],
+        endpoint: &Endpoint,
+        existing: &[Endpoint],
+    ) -> Result<()> {
+        let targets: Vec<String> = existing
+            .iter()
+            .chain(std::iter::once(endpoint))
+            .flat_map(|e| e.dns_names.clone())
+            .collect();
+        if let Some(old) = req.old_props.as_ref().and_then(|p| Spec::parse(p).ok()) {
+            let moved =
+                old.alias_name != spec.alias_name || old.alias_zone_id != spec.alias_zone_id;
+            if let (Some(alias), true) = (&old.alias_name, moved) {
+                let zone = match &old.alias_zone_id {
+                    Some(z) => Some((z.clone(), false)),
+                    None => owned
+                        .iter()
+                        .find(|(z, _)| z.name == names::parent(alias))
+                        .map(|(z, _)| (z.id.clone(), true)),
+                };
+                if let Some((zone, is_owned)) = zone {
+                    self.remove_alias(&zone, alias, &targets, is_owned).await?;
+                }
+            }
+        }
+        // Owned zones no longer holding the alias go.
+        let keep = spec
+            .alias_name
+            .as_deref()
+            .filter(|_| spec.alias_zone_id.is_none())
+            .map(names::parent);
+        for (z, _) in owned {
+            if keep.as_deref() != Some(z.name.as_str()) {
+                self.delete_zone(&z.id).await?;
+            }
+        }
+        for old in existing
+            .iter()
+            .filter(|e| e.id != endpoint.id && !e.is_gone())
+        {
+            self.cloud.delete_endpoint(&old.id).await?;
+            info!(endpoint = %old.id, service = %old.service_name, "previous endpoint deleted");
+        }
+        if !spec.security_group_ids.is_empty() {
+            for g in self.cloud.groups_tagged(LINK_TAG, &plan.link_id).await? {
+                if let Err(e) = self.cloud.delete_group(&g.id).await {
+                    // Still attached for a moment after the endpoint let go of it: next time.
+                    warn!(group = %g.id, error = %e, "previous security group not deleted yet");
+                }
+            }
+        }
+        Ok(())
+    }
+}
