@@ -11,7 +11,9 @@
 //! - waits longer than one invocation continue in a fresh asynchronous invocation that carries
 //!   the request and the progress so far, until done or until the resource's ServiceTimeout.
 
+mod envelope;
 pub mod props;
+mod request;
 pub mod responder;
 pub mod url_guard;
 
@@ -32,6 +34,8 @@ use tracing::{error, info, warn, Instrument};
 use crate::aws::Functions;
 use crate::error::{truncate_reason, Error, Result};
 
+use envelope::{build_response, Envelope, Verdict};
+pub use request::{Answer, Request, RequestKind, Resource, Step};
 #[cfg(feature = "aws")]
 pub use responder::HttpResponder;
 pub use responder::Responder;
@@ -44,130 +48,6 @@ pub const FAILED_CREATE_PREFIX: &str = "autowire-create-failed:";
 pub const CONTINUATION_KEY: &str = "AutowireContinuation";
 /// CloudFormation's own default (and maximum) custom-resource timeout.
 pub const DEFAULT_SERVICE_TIMEOUT: Duration = Duration::from_secs(3600);
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum RequestKind {
-    Create,
-    Update,
-    Delete,
-}
-
-impl RequestKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RequestKind::Create => "Create",
-            RequestKind::Update => "Update",
-            RequestKind::Delete => "Delete",
-        }
-    }
-}
-
-/// A custom-resource request, normalised from the typed event.
-#[derive(Clone, Debug)]
-pub struct Request {
-    pub kind: RequestKind,
-    pub request_id: String,
-    pub stack_id: String,
-    pub logical_id: String,
-    pub resource_type: String,
-    pub service_token: Option<String>,
-    /// Absent only on Create.
-    pub physical_id: Option<String>,
-    pub props: Value,
-    /// Present only on Update.
-    pub old_props: Option<Value>,
-}
-
-impl Request {
-    fn from_event(event: CloudFormationCustomResourceRequest) -> Self {
-        use CloudFormationCustomResourceRequest as E;
-        match event {
-            E::Create(r) => Request {
-                kind: RequestKind::Create,
-                request_id: r.request_id,
-                stack_id: r.stack_id,
-                logical_id: r.logical_resource_id,
-                resource_type: r.resource_type,
-                service_token: r.service_token,
-                physical_id: None,
-                props: r.resource_properties,
-                old_props: None,
-            },
-            E::Update(r) => Request {
-                kind: RequestKind::Update,
-                request_id: r.request_id,
-                stack_id: r.stack_id,
-                logical_id: r.logical_resource_id,
-                resource_type: r.resource_type,
-                service_token: r.service_token,
-                physical_id: Some(r.physical_resource_id),
-                props: r.resource_properties,
-                old_props: Some(r.old_resource_properties),
-            },
-            E::Delete(r) => Request {
-                kind: RequestKind::Delete,
-                request_id: r.request_id,
-                stack_id: r.stack_id,
-                logical_id: r.logical_resource_id,
-                resource_type: r.resource_type,
-                service_token: r.service_token,
-                physical_id: Some(r.physical_resource_id),
-                props: r.resource_properties,
-                old_props: None,
-            },
-            // The enum is non-exhaustive; a new request type is answered as unsupported.
-            #[allow(unreachable_patterns)]
-            _ => unreachable!("CloudFormation has only Create, Update and Delete"),
-        }
-    }
-
-    /// The account and region of the function that serves this request, from its ServiceToken.
-    pub fn service_arn(&self) -> Result<crate::arn::Arn> {
-        let token = self
-            .service_token
-            .as_deref()
-            .ok_or_else(|| Error::invalid("ServiceToken", "is required (the function's ARN)"))?;
-        crate::arn::Arn::parse(token).map_err(|e| Error::invalid("ServiceToken", e))
-    }
-}
-
-/// What a successful step tells CloudFormation.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Answer {
-    pub physical_id: String,
-    pub data: BTreeMap<String, String>,
-    pub no_echo: bool,
-}
-
-/// The result of one `apply` or `cleanup` pass.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Step {
-    Done(Answer),
-    /// Not finished: call again after `after` with `progress`.
-    Wait {
-        progress: Value,
-        after: Duration,
-        waiting_for: String,
-    },
-}
-
-/// A custom resource type: parse, validate and reconcile. Both calls must be idempotent.
-#[async_trait]
-pub trait Resource: Send + Sync + 'static {
-    /// The `Custom::…` type this handles.
-    fn resource_type(&self) -> &'static str;
-    async fn apply(&self, req: &Request, progress: Option<&Value>) -> Result<Step>;
-    async fn cleanup(&self, req: &Request, progress: Option<&Value>) -> Result<Step>;
-    /// Undo what an unfinished Create or Update left behind when the runtime gives up waiting
-    /// on it (out of ServiceTimeout, or unable to continue). Best effort: log, don't fail.
-    async fn abandon(&self, _req: &Request, _progress: &Value) {}
-    /// The PhysicalResourceId a failed Create answers with. By default one that makes the
-    /// following Delete a no-op; a resource that finds what it made by tags can give its own, so
-    /// that Delete cleans up after a Create that failed half way.
-    fn failed_create_physical_id(&self, _req: &Request) -> Option<String> {
-        None
-    }
-}
 
 /// Where a run of passes starts: fresh, or from a continuation.
 struct Pass {
@@ -280,67 +160,6 @@ fn now_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or_default()
-}
-
-fn str_field(v: &Value, key: &str) -> String {
-    v.get(key)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string()
-}
-
-/// The fields an answer needs, read leniently so even a malformed request can be answered.
-struct Envelope {
-    url: String,
-    stack_id: String,
-    request_id: String,
-    logical_id: String,
-    physical_id: Option<String>,
-    kind: Option<RequestKind>,
-    /// What a failed Create answers with, when the resource chose it.
-    failed_create_id: Option<String>,
-}
-
-impl Envelope {
-    fn read(raw: &Value) -> Option<Self> {
-        let url = raw.get("ResponseURL")?.as_str()?.to_string();
-        let kind = match raw.get("RequestType").and_then(Value::as_str) {
-            Some("Create") => Some(RequestKind::Create),
-            Some("Update") => Some(RequestKind::Update),
-            Some("Delete") => Some(RequestKind::Delete),
-            _ => None,
-        };
-        Some(Envelope {
-            url,
-            stack_id: str_field(raw, "StackId"),
-            request_id: str_field(raw, "RequestId"),
-            logical_id: str_field(raw, "LogicalResourceId"),
-            physical_id: raw
-                .get("PhysicalResourceId")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-            kind,
-            failed_create_id: None,
-        })
-    }
-
-    /// The PhysicalResourceId to give with a FAILED answer.
-    fn failed_physical_id(&self) -> String {
-        if let (Some(RequestKind::Create), Some(id)) = (&self.kind, &self.failed_create_id) {
-            return id.clone();
-        }
-        match (&self.kind, &self.physical_id) {
-            (Some(RequestKind::Create), _) | (_, None) => {
-                format!("{FAILED_CREATE_PREFIX}{}", self.request_id)
-            }
-            (_, Some(p)) => p.clone(),
-        }
-    }
-}
-
-enum Verdict {
-    Success(Answer),
-    Failed(String),
 }
 
 impl Runtime {
@@ -722,33 +541,6 @@ fn service_timeout(props: &Value) -> Result<Duration> {
             "must be whole seconds from 1 to 3600",
         )),
     }
-}
-
-/// The serialised answer and its status.
-fn build_response(env: &Envelope, verdict: Verdict) -> (Vec<u8>, &'static str) {
-    let mut r = CloudFormationCustomResourceResponse::default();
-    r.stack_id = env.stack_id.clone();
-    r.request_id = env.request_id.clone();
-    r.logical_resource_id = env.logical_id.clone();
-    match verdict {
-        Verdict::Success(a) => {
-            r.status = CloudFormationCustomResourceResponseStatus::Success;
-            r.reason = Some("OK".into());
-            r.physical_resource_id = a.physical_id;
-            r.no_echo = a.no_echo;
-            r.data = a.data.into_iter().collect();
-        }
-        Verdict::Failed(reason) => {
-            r.status = CloudFormationCustomResourceResponseStatus::Failed;
-            r.reason = Some(truncate_reason(&reason));
-            r.physical_resource_id = env.failed_physical_id();
-        }
-    }
-    let status = match r.status {
-        CloudFormationCustomResourceResponseStatus::Failed => "FAILED",
-        _ => "SUCCESS",
-    };
-    (serde_json::to_vec(&r).unwrap_or_default(), status)
 }
 
 #[cfg(test)]

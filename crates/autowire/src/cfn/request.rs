@@ -1,0 +1,127 @@
+//! The request CloudFormation sends, typed, and what a resource's pass answers.
+
+use super::*;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RequestKind {
+    Create,
+    Update,
+    Delete,
+}
+
+impl RequestKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestKind::Create => "Create",
+            RequestKind::Update => "Update",
+            RequestKind::Delete => "Delete",
+        }
+    }
+}
+
+/// A custom-resource request, normalised from the typed event.
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub kind: RequestKind,
+    pub request_id: String,
+    pub stack_id: String,
+    pub logical_id: String,
+    pub resource_type: String,
+    pub service_token: Option<String>,
+    /// Absent only on Create.
+    pub physical_id: Option<String>,
+    pub props: Value,
+    /// Present only on Update.
+    pub old_props: Option<Value>,
+}
+
+impl Request {
+    pub(super) fn from_event(event: CloudFormationCustomResourceRequest) -> Self {
+        use CloudFormationCustomResourceRequest as E;
+        match event {
+            E::Create(r) => Request {
+                kind: RequestKind::Create,
+                request_id: r.request_id,
+                stack_id: r.stack_id,
+                logical_id: r.logical_resource_id,
+                resource_type: r.resource_type,
+                service_token: r.service_token,
+                physical_id: None,
+                props: r.resource_properties,
+                old_props: None,
+            },
+            E::Update(r) => Request {
+                kind: RequestKind::Update,
+                request_id: r.request_id,
+                stack_id: r.stack_id,
+                logical_id: r.logical_resource_id,
+                resource_type: r.resource_type,
+                service_token: r.service_token,
+                physical_id: Some(r.physical_resource_id),
+                props: r.resource_properties,
+                old_props: Some(r.old_resource_properties),
+            },
+            E::Delete(r) => Request {
+                kind: RequestKind::Delete,
+                request_id: r.request_id,
+                stack_id: r.stack_id,
+                logical_id: r.logical_resource_id,
+                resource_type: r.resource_type,
+                service_token: r.service_token,
+                physical_id: Some(r.physical_resource_id),
+                props: r.resource_properties,
+                old_props: None,
+            },
+            // The enum is non-exhaustive; a new request type is answered as unsupported.
+            #[allow(unreachable_patterns)]
+            _ => unreachable!("CloudFormation has only Create, Update and Delete"),
+        }
+    }
+
+    /// The account and region of the function that serves this request, from its ServiceToken.
+    pub fn service_arn(&self) -> Result<crate::arn::Arn> {
+        let token = self
+            .service_token
+            .as_deref()
+            .ok_or_else(|| Error::invalid("ServiceToken", "is required (the function's ARN)"))?;
+        crate::arn::Arn::parse(token).map_err(|e| Error::invalid("ServiceToken", e))
+    }
+}
+
+/// What a successful step tells CloudFormation.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Answer {
+    pub physical_id: String,
+    pub data: BTreeMap<String, String>,
+    pub no_echo: bool,
+}
+
+/// The result of one `apply` or `cleanup` pass.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Step {
+    Done(Answer),
+    /// Not finished: call again after `after` with `progress`.
+    Wait {
+        progress: Value,
+        after: Duration,
+        waiting_for: String,
+    },
+}
+
+/// A custom resource type: parse, validate and reconcile. Both calls must be idempotent.
+#[async_trait]
+pub trait Resource: Send + Sync + 'static {
+    /// The `Custom::…` type this handles.
+    fn resource_type(&self) -> &'static str;
+    async fn apply(&self, req: &Request, progress: Option<&Value>) -> Result<Step>;
+    async fn cleanup(&self, req: &Request, progress: Option<&Value>) -> Result<Step>;
+    /// Undo what an unfinished Create or Update left behind when the runtime gives up waiting
+    /// on it (out of ServiceTimeout, or unable to continue). Best effort: log, don't fail.
+    async fn abandon(&self, _req: &Request, _progress: &Value) {}
+    /// The PhysicalResourceId a failed Create answers with. By default one that makes the
+    /// following Delete a no-op; a resource that finds what it made by tags can give its own, so
+    /// that Delete cleans up after a Create that failed half way.
+    fn failed_create_physical_id(&self, _req: &Request) -> Option<String> {
+        None
+    }
+}
