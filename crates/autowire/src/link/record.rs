@@ -72,8 +72,9 @@ impl LinkRecord {
         }
     }
 
-    fn json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
+    fn json(&self) -> Result<String> {
+        serde_json::to_string(self)
+            .map_err(|e| Error::invalid("link record", format!("cannot be written: {e}")))
     }
 }
 
@@ -88,7 +89,7 @@ impl<C: ConsumerCloud> Link<C> {
             }
             Some(_) => {
                 self.cloud
-                    .overwrite(&name, &want.json(), Tier::Standard)
+                    .overwrite(&name, &want.json()?, Tier::Standard)
                     .await
             }
             None => {
@@ -97,7 +98,7 @@ impl<C: ConsumerCloud> Link<C> {
                     logical_id: req.logical_id.clone(),
                 };
                 self.cloud
-                    .create(&name, &want.json(), Tier::Standard, &owner)
+                    .create(&name, &want.json()?, Tier::Standard, &owner)
                     .await
             }
         }
