@@ -9,8 +9,9 @@ requests are being served:
     emulator listening on http://HOST:PORT
 
 (`--port 0` picks a free port; the line carries the real one.) `GET /_autowire/health`
-answers 200 with a small JSON body, so scripts can wait for readiness. Everything else
-is moto's own server, with the patches from `autowire_ext` applied before the first request.
+answers 200 with a small JSON body, so scripts can wait for readiness; `/_autowire/outbox`
+serves the Lambda outbox (see autowire_ext/lambda_outbox.py). Everything else is moto's own
+server, with the patches from `autowire_ext` applied before the first request.
 """
 
 from __future__ import annotations
@@ -27,17 +28,24 @@ if HERE not in sys.path:
 
 
 def _health_middleware(app, extensions):
-    """Answers GET /_autowire/health itself; passes every other request to moto."""
-    body = json.dumps({"status": "ok", "extensions": extensions}).encode()
+    """Answers GET /_autowire/health and the outbox requests itself; passes every other
+    request to moto."""
+    from autowire_ext import lambda_outbox
+
+    health = ("200 OK", json.dumps({"status": "ok", "extensions": extensions}).encode())
 
     def wrapped(environ, start_response):
         if environ.get("PATH_INFO") == "/_autowire/health":
-            start_response(
-                "200 OK",
-                [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
-            )
-            return [body]
-        return app(environ, start_response)
+            answer = health
+        else:
+            answer = lambda_outbox.handle(environ)
+        if answer is None:
+            return app(environ, start_response)
+        status, body = answer
+        start_response(
+            status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        )
+        return [body]
 
     return wrapped
 

@@ -16,7 +16,16 @@ Each module documents the AWS behaviour it adds:
   caller references, DeleteHostedZone of a non-empty zone, tags of unknown zones;
 - listener_certs: default and SNI certificates of ELBv2 listeners, checked against ACM;
 - acm: DNS validation through public Route 53 records, CAA checks, certificates in use;
-- acm_summaries: ListCertificates summaries with SubjectAlternativeNameSummaries.
+- acm_summaries: ListCertificates summaries with SubjectAlternativeNameSummaries;
+- lambda_outbox: the events AWS would invoke our (not emulated) Lambda functions with,
+  kept per function ARN for tests to take over HTTP (/_autowire/outbox);
+- event_delivery: EventBridge rule targets as AWS delivers to them: Lambda functions (the
+  outbox), SQS queues, event buses of other accounts (original event kept, bus policy
+  checked), dead-letter queues;
+- ssm_events: Parameter Store Change events on the default event bus;
+- sns_lambda: SNS `lambda` subscriptions deliver AWS's SNS event to the outbox;
+- connection_notifications: VPC endpoint connection notifications (Create/Describe/Modify/
+  Delete) and their SNS messages on Connect, Accept, Reject and Delete.
 """
 
 from __future__ import annotations
@@ -30,13 +39,18 @@ def apply() -> list[str]:
         from . import (
             acm,
             acm_summaries,
+            connection_notifications,
             endpoint_services,
             endpoints,
+            event_delivery,
+            lambda_outbox,
             listener_certs,
             load_balancers,
             private_zones,
             route53,
             security_groups,
+            sns_lambda,
+            ssm_events,
             ssm_sharing,
             zones,
         )
@@ -53,6 +67,11 @@ def apply() -> list[str]:
             listener_certs,
             acm,
             acm_summaries,
+            lambda_outbox,
+            event_delivery,
+            ssm_events,
+            sns_lambda,
+            connection_notifications,
         )
         _applied = [m.apply() for m in modules]
     return list(_applied)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import string
 import threading
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
-from moto.ec2.exceptions import EC2ClientError
+from moto.ec2.exceptions import EC2ClientError, InvalidFilter, InvalidNextToken
 
 # One lock for the state the extensions add (tokens, connection states, DNS verification).
 LOCK = threading.RLock()
@@ -113,3 +114,77 @@ def caller_arn(access_key: str | None, account_id: str, region: str) -> str:
 def wrap(cls: type, name: str, factory) -> None:
     """Replaces cls.name with factory(original)."""
     setattr(cls, name, factory(getattr(cls, name)))
+
+
+def page(response: Any, items: list[Any], key: str) -> dict[str, Any]:
+    """One page of `items` under `key`, with EC2's MaxResults / NextToken (here: an index)."""
+    start = 0
+    token = response._get_param("NextToken")
+    if token:
+        if not token.isdigit() or int(token) > len(items):
+            raise InvalidNextToken(token)
+        start = int(token)
+    size = response._get_int_param("MaxResults") or 1000
+    result: dict[str, Any] = {key: items[start : start + size]}
+    if start + size < len(items):
+        result["NextToken"] = str(start + size)
+    return result
+
+
+def filtered(items: list[dict], filters: list[dict] | None, keys: dict[str, str]) -> list[dict]:
+    """The items (dicts) that match every EC2 filter (`Name`, `Values`); `keys` maps each
+    filter name the action supports to an item key. Another name: InvalidParameterValue."""
+    for f in filters or []:
+        if f.get("Name") not in keys:
+            raise InvalidFilter(f.get("Name"), error_type="InvalidParameterValue")
+    for f in filters or []:
+        key, values = keys[f["Name"]], set(f.get("Values") or [])
+        items = [item for item in items if item.get(key) in values]
+    return items
+
+
+# Endpoint connection events (Connect, Accept, Reject, Delete) as endpoints.py makes them
+# happen; listeners (connection_notifications) get (service config, endpoint, event name).
+CONNECTION_LISTENERS: list[Callable[[Any, Any, str], None]] = []
+
+
+def announce_connection_event(config: Any, endpoint: Any, event: str) -> None:
+    for listener in list(CONNECTION_LISTENERS):
+        listener(config, endpoint, event)
+
+
+# ---------------------------------------------------------------- ClientToken idempotency
+# EC2 "Ensuring idempotency": a ClientToken seen before with the same parameters returns the
+# same resource; with other parameters it is IdempotentParameterMismatch.
+
+IDEMPOTENT_MISMATCH_MESSAGE = (
+    "Arguments on this idempotent request are inconsistent with arguments used in "
+    "previous request(s)."
+)
+
+
+def _fingerprint(response: Any) -> str:
+    params = {k: v for k, v in response.params.items() if k not in ("ClientToken", "DryRun")}
+    return json.dumps(params, sort_keys=True, default=str)
+
+
+def _tokens(response: Any, kind: str) -> dict[str, tuple[str, str]]:
+    store = response.ec2_backend.__dict__.setdefault("_autowire_client_tokens", {})
+    return store.setdefault(kind, {})
+
+
+def token_resource(response: Any, kind: str) -> str | None:
+    """The ID of the `kind` resource an earlier request with this ClientToken made, if any."""
+    token = response._get_param("ClientToken")
+    known = _tokens(response, kind).get(token) if token else None
+    if known is None:
+        return None
+    if known[0] != _fingerprint(response):
+        raise ec2_error("IdempotentParameterMismatch", IDEMPOTENT_MISMATCH_MESSAGE)
+    return known[1]
+
+
+def remember_token(response: Any, kind: str, resource_id: str) -> None:
+    token = response._get_param("ClientToken")
+    if token:
+        _tokens(response, kind)[token] = (_fingerprint(response), resource_id)

@@ -26,13 +26,16 @@ PrivateLink guide "Accept or reject connection requests"):
 - DescribeVpcEndpoints filters: the ones AWS documents, others `InvalidParameterValue`;
   an unknown ID: `InvalidVpcEndpointId.NotFound` / `The Vpc Endpoint Id '<id>' does not exist`.
 
+Each new endpoint to a service (Connect), acceptance (Accept), rejection (Reject) and
+deletion (Delete) is announced to the connection listeners of _common (the service's
+connection notifications publish it: connection_notifications).
+
 Endpoints to AWS's own services (com.amazonaws.<region>.s3 ...) keep moto's behaviour.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import time
 from typing import Any
@@ -41,7 +44,6 @@ from moto.core.responses import ActionResult
 from moto.ec2.exceptions import (
     EC2ClientError,
     InvalidFilter,
-    InvalidNextToken,
     InvalidSecurityGroupNotFoundError,
     InvalidServiceName,
     InvalidVpcEndPointIdError,
@@ -53,12 +55,17 @@ from moto.ec2.utils import add_tag_specification, random_private_ip
 from ._common import (
     LOCK,
     LOWER_ALNUM,
+    announce_connection_event,
     ec2_error,
     endpoints_of_service,
+    filtered,
     find_service_by_id,
     find_service_by_name,
+    page,
     rand_hex,
     rand_str,
+    remember_token,
+    token_resource,
     wrap,
 )
 from .endpoint_services import (
@@ -66,11 +73,6 @@ from .endpoint_services import (
     verified_private_dns_name,
     visible_to,
     zone_ids,
-)
-
-IDEMPOTENT_MISMATCH_MESSAGE = (
-    "Arguments on this idempotent request are inconsistent with arguments used in "
-    "previous request(s)."
 )
 
 # Route 53 zone that holds the vpce.amazonaws.com names in us-east-1; other regions get a
@@ -198,15 +200,6 @@ def _endpoint_eni(backend: Any, endpoint: Any, subnet_id: str) -> Any:
     return eni
 
 
-def _fingerprint(response: Any) -> str:
-    params = {k: v for k, v in response.params.items() if k not in ("ClientToken", "DryRun")}
-    return json.dumps(params, sort_keys=True, default=str)
-
-
-def _tokens(backend: Any) -> dict[str, tuple[str, str]]:
-    return backend.__dict__.setdefault("_autowire_client_tokens", {})
-
-
 def _create_interface_endpoint(response: Any, config: Any, service_name: str) -> Any:
     backend = response.ec2_backend
     caller = backend.account_id
@@ -270,16 +263,13 @@ def _create_vpc_endpoint(original):
 
         token = self._get_param("ClientToken")
         with LOCK:
-            if token:
-                known = _tokens(self.ec2_backend).get(token)
-                if known is not None:
-                    if known[0] != _fingerprint(self):
-                        raise ec2_error("IdempotentParameterMismatch", IDEMPOTENT_MISMATCH_MESSAGE)
-                    endpoint = self.ec2_backend.vpc_end_points[known[1]]
-                    return ActionResult({"VpcEndpoint": endpoint, "ClientToken": token})
+            known = token_resource(self, "vpc-endpoint")
+            if known is not None:
+                endpoint = self.ec2_backend.vpc_end_points[known]
+                return ActionResult({"VpcEndpoint": endpoint, "ClientToken": token})
             endpoint = _create_interface_endpoint(self, config, service_name)
-            if token:
-                _tokens(self.ec2_backend)[token] = (_fingerprint(self), endpoint.id)
+            remember_token(self, "vpc-endpoint", endpoint.id)
+        announce_connection_event(config, endpoint, "Connect")
         result: dict[str, Any] = {"VpcEndpoint": endpoint}
         if token:
             result["ClientToken"] = token
@@ -393,21 +383,31 @@ def delete_vpc_endpoints(self) -> ActionResult:
     """Unknown and already `deleted` IDs come back as Unsuccessful items, as AWS reports them
     (moto drops unknown ones and "deletes" a deleted one again). The others turn `deleting`
     and, after the delay, `deleted`; one already `deleting` stays on its way."""
-    unsuccessful = []
+    unsuccessful, deleted = [], []
     delay = delete_delay()
     with LOCK:
         for endpoint_id in self._get_param("VpcEndpointIds", []):
             endpoint = self.ec2_backend.vpc_end_points.get(endpoint_id)
             if endpoint is None or endpoint.state == "deleted":
                 unsuccessful.append(_not_found(endpoint_id))
-            elif endpoint.state == "deleting":
                 continue
-            elif delay <= 0:
+            if endpoint.state == "deleting":
+                continue
+            deleted.append(endpoint)
+            if delay <= 0:
                 _finish_deletion(endpoint)
             else:
                 endpoint.state = "deleting"
                 _deleting[endpoint.id] = (endpoint, time.monotonic() + delay)
+    _announce_deleted(deleted)
     return ActionResult({"Unsuccessful": unsuccessful})
+
+
+def _announce_deleted(endpoints: list[Any]) -> None:
+    for endpoint in endpoints:
+        config = _service_of(endpoint)
+        if config is not None:
+            announce_connection_event(config, endpoint, "Delete")
 
 
 def _call_action(original):
@@ -488,9 +488,7 @@ _CONNECTION_FILTERS = {
 def describe_vpc_endpoint_connections(self) -> ActionResult:
     """Endpoints (any account) connected to the caller's services; deleted ones are gone."""
     filters = self._get_param("Filters", []) or []
-    for f in filters:
-        if f.get("Name") not in _CONNECTION_FILTERS:
-            raise InvalidFilter(f.get("Name"), error_type="InvalidParameterValue")
+    filtered([], filters, _CONNECTION_FILTERS)  # unknown filter names fail before anything else
     connections = []
     with LOCK:
         for config in list(self.ec2_backend.configurations.values()):
@@ -498,23 +496,9 @@ def describe_vpc_endpoint_connections(self) -> ActionResult:
                 if endpoint.state in ("deleted", "deleting"):
                     continue
                 connections.append(_connection(config, endpoint))
-    for f in filters:
-        key, values = _CONNECTION_FILTERS[f["Name"]], set(f.get("Values") or [])
-        connections = [c for c in connections if c[key] in values]
+    connections = filtered(connections, filters, _CONNECTION_FILTERS)
     connections.sort(key=lambda c: (c["CreationTimestamp"], c["VpcEndpointId"]))
-
-    start = 0
-    token = self._get_param("NextToken")
-    if token:
-        if not token.isdigit() or int(token) > len(connections):
-            raise InvalidNextToken(token)
-        start = int(token)
-    size = self._get_int_param("MaxResults") or 1000
-    page = connections[start : start + size]
-    result: dict[str, Any] = {"VpcEndpointConnections": page}
-    if start + size < len(connections):
-        result["NextToken"] = str(start + size)
-    return ActionResult(result)
+    return ActionResult(page(self, connections, "VpcEndpointConnections"))
 
 
 def _decide(response: Any, accept: bool) -> ActionResult:
@@ -522,7 +506,7 @@ def _decide(response: Any, accept: bool) -> ActionResult:
     allowed_from = (
         ("pendingAcceptance",) if accept else ("pendingAcceptance", "pending", "available")
     )
-    unsuccessful = []
+    unsuccessful, decided = [], []
     with LOCK:
         connected = {
             e.id: e for e in endpoints_of_service(config) if e.state not in ("deleted", "deleting")
@@ -538,10 +522,13 @@ def _decide(response: Any, accept: bool) -> ActionResult:
                 message = f"The VPC endpoint {endpoint_id} is in state {endpoint.state} and can't be {verb}."
             else:
                 endpoint.state = "available" if accept else "rejected"
+                decided.append(endpoint)
                 continue
             unsuccessful.append(
                 {"ResourceId": endpoint_id, "Error": {"Code": code, "Message": message}}
             )
+    for endpoint in decided:
+        announce_connection_event(config, endpoint, "Accept" if accept else "Reject")
     return ActionResult({"Unsuccessful": unsuccessful})
 
 

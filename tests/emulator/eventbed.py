@@ -1,0 +1,157 @@
+"""Builders for the EventBridge / SNS / connection-notification tests (and the binary tests).
+
+- `unique(prefix)`: a name no other test uses (the emulator is shared by the whole session);
+- `function_arn(account)`: a new Lambda function ARN, so each test has its own outbox entry;
+- `consumer_bus(session, allow_account=None, policy=None, org_id=None)`: a new custom event
+  bus; PutPermission admits `allow_account` (Principal = the account ID), or `*` under an
+  aws:PrincipalOrgID condition, and/or sets the given policy document → the bus ARN;
+- `forward_rule(session, prefix, bus_arn, dead_letter_arn=None, role_arn=None)`: a rule on the
+  session's default bus shaped like template.yaml's DescriptorForwardRule1 (Parameter Store
+  Change events of names under `prefix/`, to `bus_arn` with a role, optionally a DLQ);
+- `lambda_rule(session, pattern, bus=None, state="ENABLED", **target)`: a rule on `bus`
+  (default: the default bus) sending matching events to a new Lambda function ARN, with the
+  extra target fields given (Input, InputTransformer ...) → that ARN;
+- `events_queue(session, rule_prefix="")`: an SQS queue whose policy lets EventBridge rules of
+  the session's account (named `rule_prefix*`) send to it → (queue URL, queue ARN);
+- `receive_all(session, queue_url)`: the messages waiting in a queue (with attributes);
+- `vpce_topic(session, source_arn="*", policy=True, function=None)`: an SNS topic whose policy lets
+  vpce.amazonaws.com publish (as the PrivateLink guide writes it), with a Lambda subscription
+  → (topic ARN, function ARN); `notify(session, topic, events=all four, ServiceId=... |
+  VpcEndpointId=...)` creates a connection notification → it; `consumer_endpoints(session,
+  service, count)` makes `count` interface endpoints to a ProviderNetwork's service → IDs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import uuid
+
+from testbed_fixtures import REGION, build_consumer_vpc
+
+_counter = itertools.count(1)
+
+PARAMETER_CHANGE = {"source": ["aws.ssm"], "detail-type": ["Parameter Store Change"]}
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{next(_counter)}-{uuid.uuid4().hex[:8]}"
+
+
+def function_arn(account: str, region: str = REGION) -> str:
+    return f"arn:aws:lambda:{region}:{account}:function:{unique('reconciler')}"
+
+
+def consumer_bus(session, allow_account=None, policy=None, org_id=None) -> str:
+    events = session.client("events")
+    name = unique("autowire-consumer")
+    arn = events.create_event_bus(Name=name)["EventBusArn"]
+    grant = {"EventBusName": name, "Action": "events:PutEvents", "StatementId": unique("allow")}
+    if allow_account:
+        events.put_permission(Principal=allow_account, **grant)
+    if org_id:
+        condition = {"Type": "StringEquals", "Key": "aws:PrincipalOrgID", "Value": org_id}
+        events.put_permission(Principal="*", Condition=condition, **grant)
+    if policy:
+        events.put_permission(EventBusName=name, Policy=json.dumps(policy))
+    return arn
+
+
+def forward_rule(session, prefix: str, bus_arn: str, dead_letter_arn=None, role_arn=None) -> str:
+    """The provider template's forwarding rule, for parameters under `prefix`; → its name."""
+    events = session.client("events")
+    name = unique("autowire-forward")
+    pattern = dict(PARAMETER_CHANGE, detail={"name": [{"prefix": f"{prefix}/"}]})
+    events.put_rule(Name=name, State="ENABLED", EventPattern=json.dumps(pattern))
+    target = {
+        "Id": "ConsumerBus",
+        "Arn": bus_arn,
+        "RoleArn": role_arn or f"arn:aws:iam::{session.account_id}:role/descriptor-forward",
+    }
+    if dead_letter_arn:
+        target["DeadLetterConfig"] = {"Arn": dead_letter_arn}
+    events.put_targets(Rule=name, Targets=[target])
+    return name
+
+
+def lambda_rule(session, pattern: dict, bus=None, state="ENABLED", **target) -> str:
+    """A rule sending events that match `pattern` to a new function ARN; → that ARN."""
+    events = session.client("events")
+    arn = function_arn(session.account_id)
+    name = unique("autowire-to-lambda")
+    bus_name = {"EventBusName": bus} if bus else {}
+    events.put_rule(Name=name, EventPattern=json.dumps(pattern), State=state, **bus_name)
+    events.put_targets(Rule=name, Targets=[{"Id": "Reconciler", "Arn": arn, **target}], **bus_name)
+    return arn
+
+
+def events_queue(session, rule_prefix: str = "") -> tuple[str, str]:
+    sqs = session.client("sqs")
+    url = sqs.create_queue(QueueName=unique("autowire-events"))["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    rules = f"arn:aws:events:{REGION}:{session.account_id}:rule/{rule_prefix}*"
+    statement = {
+        "Effect": "Allow",
+        "Principal": {"Service": "events.amazonaws.com"},
+        "Action": "sqs:SendMessage",
+        "Resource": arn,
+        "Condition": {"ArnLike": {"aws:SourceArn": rules}},
+    }
+    policy = {"Version": "2012-10-17", "Statement": [statement]}
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
+    return url, arn
+
+
+def receive_all(session, queue_url: str) -> list[dict]:
+    return session.client("sqs").receive_message(
+        QueueUrl=queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+    ).get("Messages", [])
+
+
+# ---------------------------------------------------------------- connection notifications
+
+
+def vpce_topic(session, source_arn="*", policy=True, function=None):
+    """A topic whose policy lets vpce.amazonaws.com publish (as AWS's guide writes it) for
+    sources like `source_arn`, and a Lambda subscription (of `function`, or a new function ARN)
+    → (topic ARN, function ARN)."""
+    sns = session.client("sns")
+    topic = sns.create_topic(Name=unique("autowire-vpce"))["TopicArn"]
+    statement = {
+        "Effect": "Allow",
+        "Principal": {"Service": "vpce.amazonaws.com"},
+        "Action": "SNS:Publish",
+        "Resource": topic,
+        "Condition": {
+            "ArnLike": {"aws:SourceArn": source_arn},
+            "StringEquals": {"aws:SourceAccount": session.account_id},
+        },
+    }
+    if policy:
+        document = json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+        sns.set_topic_attributes(TopicArn=topic, AttributeName="Policy", AttributeValue=document)
+    function = function or function_arn(session.account_id)
+    sns.subscribe(TopicArn=topic, Protocol="lambda", Endpoint=function)
+    return topic, function
+
+
+def notify(session, topic, events=("Connect", "Accept", "Reject", "Delete"), **subject):
+    return session.client("ec2").create_vpc_endpoint_connection_notification(
+        ConnectionNotificationArn=topic, ConnectionEvents=list(events), **subject
+    )["ConnectionNotification"]
+
+
+def endpoint_to(session, service, subnet_ids, vpc_id):
+    return session.client("ec2").create_vpc_endpoint(
+        VpcEndpointType="Interface",
+        VpcId=vpc_id,
+        ServiceName=service.service_name,
+        SubnetIds=subnet_ids,
+    )["VpcEndpoint"]["VpcEndpointId"]
+
+
+def consumer_endpoints(consumer, service, count):
+    vpc_id, subnets = build_consumer_vpc(consumer, ["use1-az1"])
+    return [endpoint_to(consumer, service, [subnets["use1-az1"]], vpc_id) for _ in range(count)]
