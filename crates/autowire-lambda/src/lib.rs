@@ -21,12 +21,8 @@ where
     lambda_runtime::tracing::init_default_subscriber();
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or_default();
         let remaining =
-            std::time::Duration::from_millis(event.context.deadline.saturating_sub(now_ms));
+            std::time::Duration::from_millis(event.context.deadline.saturating_sub(now_ms()));
         handler(event.payload, remaining).await.map_err(Error::from)
     }))
     .await
@@ -57,4 +53,40 @@ pub async fn serve_custom_resources(
             .map_err(Error::from)
     }))
     .await
+}
+
+/// Serve the reconciler: every EventBridge or SNS event is one pass, named by the request ID,
+/// ending a safe margin before Lambda's deadline.
+#[cfg(feature = "custom-resources")]
+pub async fn serve_reconciler() -> Result<(), Error> {
+    use autowire::reconcile::{Config, Handler};
+    use tokio::sync::OnceCell;
+    /// Left at the end of the invocation for the summary and the answer.
+    const MARGIN: std::time::Duration = std::time::Duration::from_secs(5);
+    lambda_runtime::tracing::init_default_subscriber();
+    let sdk = Arc::new(Sdk::from_env().await);
+    let handler: OnceCell<Handler<Sdk>> = OnceCell::new();
+    let (handler, sdk) = (&handler, &sdk);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let ctx = event.context;
+        let handler = handler
+            .get_or_init(|| async {
+                Handler::new(sdk.clone(), Config::from_env(&ctx.invoked_function_arn))
+            })
+            .await;
+        let left = std::time::Duration::from_millis(ctx.deadline.saturating_sub(now_ms()));
+        let deadline = tokio::time::Instant::now() + left.saturating_sub(MARGIN);
+        handler
+            .handle(&event.payload, &ctx.request_id, deadline)
+            .await
+            .map_err(|e| Error::from(e.reason()))
+    }))
+    .await
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default()
 }

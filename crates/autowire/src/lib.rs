@@ -8,6 +8,7 @@ pub mod certificate;
 pub mod cfn;
 pub mod descriptor;
 pub mod dns;
+pub mod emf;
 pub mod error;
 pub mod link;
 pub mod names;

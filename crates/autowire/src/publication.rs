@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::{info, warn};
 
@@ -22,9 +21,14 @@ use crate::error::{Error, Result};
 use crate::names;
 use crate::zones;
 
+mod access;
 mod deletion;
+mod notification;
+mod policy;
+mod principals;
 mod private_dns;
 
+pub use policy::{policy_name, Policy};
 pub use private_dns::OwnedRecord;
 
 pub const RESOURCE_TYPE: &str = "Custom::ServicePublication";
@@ -39,6 +43,7 @@ const PROPERTIES: &[&str] = &[
     "TlsNames",
     "AllowedAccounts",
     "RejectUnlisted",
+    "ManagePrincipals",
     "OnDeleteWithConnections",
 ];
 
@@ -52,6 +57,8 @@ pub struct Spec {
     pub tls_names: Vec<String>,
     pub allowed_accounts: Vec<String>,
     pub reject_unlisted: bool,
+    /// Add AllowedAccounts to the service's allowed principals (and take back only those).
+    pub manage_principals: bool,
     pub private_dns: Option<PrivateDnsSpec>,
     pub on_delete: OnDelete,
 }
@@ -155,6 +162,7 @@ impl Spec {
             tls_names,
             allowed_accounts,
             reject_unlisted,
+            manage_principals: p.opt_bool("ManagePrincipals")?.unwrap_or(true),
             private_dns,
             on_delete,
         })
@@ -170,41 +178,28 @@ fn is_service_id(s: &str) -> bool {
         .is_some_and(|h| !h.is_empty() && h.len() <= 17 && h.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
-/// The policy parameter's name for a descriptor: `{prefix}/{key}/policy`.
-pub fn policy_name(descriptor_name: &str) -> String {
-    format!("{descriptor_name}/policy")
-}
-
-/// The provider-private acceptance policy, read by the reconciler.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Policy {
-    pub schema: u32,
-    pub service_id: String,
-    pub allowed_accounts: Vec<String>,
-    pub reject_unlisted: bool,
-    /// The verification TXT record this publication wrote, so Delete (or a name change) can
-    /// remove exactly it, even once the service is gone.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub private_dns_record: Option<OwnedRecord>,
-}
-
-impl Policy {
-    pub fn to_canonical_json(&self) -> String {
-        descriptor::canonical_json(&serde_json::to_value(self).unwrap_or(Value::Null))
-    }
-}
-
 /// Everything the publication needs from AWS.
 pub trait ProviderCloud: EndpointServices + Zones + Listeners + Descriptors + DnsRecords {}
 impl<T: EndpointServices + Zones + Listeners + Descriptors + DnsRecords> ProviderCloud for T {}
 
 pub struct Publication<C> {
     cloud: Arc<C>,
+    /// The SNS topic of the services' connection notifications (the reconciler's trigger).
+    topic: Option<String>,
 }
 
 impl<C: ProviderCloud> Publication<C> {
     pub fn new(cloud: Arc<C>) -> Self {
-        Publication { cloud }
+        Publication { cloud, topic: None }
+    }
+
+    /// Keep a connection notification to `topic` on published services; `None` or empty: none.
+    pub fn with_notification_topic(mut self, topic: Option<&str>) -> Self {
+        self.topic = topic.filter(|t| !t.is_empty()).map(str::to_string);
+        if self.topic.is_none() {
+            info!("no connection notification topic: pending connections wait for the reconciler's schedule");
+        }
+        self
     }
 
     /// The endpoint service, or a NotFound that says where we looked.
@@ -276,6 +271,8 @@ impl<C: ProviderCloud> Publication<C> {
             allowed_accounts: allowed,
             reject_unlisted: spec.reject_unlisted,
             private_dns_record: None,
+            added_principals: Vec::new(),
+            connection_notification: None,
         };
         Ok((descriptor, policy))
     }
@@ -336,10 +333,10 @@ impl<C: ProviderCloud> Publication<C> {
         // Refuse someone else's parameters before changing anything.
         let existing_policy = self.owned(&policy_param, &owner).await?;
         let existing_descriptor = self.owned(&name, &owner).await?;
-        let prior_record = existing_policy
+        let prior = existing_policy
             .as_ref()
-            .and_then(|p| serde_json::from_str::<Policy>(&p.value).ok())
-            .and_then(|p| p.private_dns_record);
+            .and_then(|p| serde_json::from_str::<Policy>(&p.value).ok());
+        let prior_record = prior.as_ref().and_then(|p| p.private_dns_record.clone());
         let mut svc = self.service(&spec.service_id, &home).await?;
         let record = match &spec.private_dns {
             Some(want) => {
@@ -376,7 +373,10 @@ impl<C: ProviderCloud> Publication<C> {
         };
         let (descriptor, mut policy) = self.desired(spec, svc, &home).await?;
         policy.private_dns_record = record;
-        let policy_created = self
+        let (partition, acceptance) = (&home.partition, descriptor.acceptance);
+        self.converge_access(spec, partition, acceptance, prior.as_ref(), &mut policy)
+            .await?;
+        let written = self
             .ensure(
                 &policy_param,
                 existing_policy.as_ref(),
@@ -384,22 +384,19 @@ impl<C: ProviderCloud> Publication<C> {
                 Tier::Standard,
                 &owner,
             )
-            .await?;
-        if let Err(e) = self
-            .ensure(
-                &name,
-                existing_descriptor.as_ref(),
-                &descriptor.to_canonical_json(),
-                Tier::Advanced,
-                &owner,
-            )
-            .await
-        {
-            if policy_created {
-                // Leave nothing behind from a publication that did not happen.
-                if let Err(undo) = self.cloud.delete(&policy_param).await {
-                    warn!(parameter = %policy_param, error = %undo, "could not undo policy write");
-                }
+            .await;
+        let written = match written {
+            Ok(_) => {
+                let value = descriptor.to_canonical_json();
+                let existing = existing_descriptor.as_ref();
+                self.ensure(&name, existing, &value, Tier::Advanced, &owner)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = written {
+            if existing_policy.is_none() {
+                self.undo_create(&policy_param, &policy).await;
             }
             return Err(e);
         }

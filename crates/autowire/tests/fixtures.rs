@@ -67,3 +67,51 @@ fn certificate_fixtures_have_valid_properties() {
         }
     }
 }
+
+/// The reconciler's events: each EventBridge fixture round-trips as a `CloudWatchEvent`, the SNS
+/// one as an `SnsEvent`, and each is typed as the reconciler reads it.
+#[test]
+fn reconciler_fixtures_round_trip_and_are_typed() {
+    use autowire::reconcile::{classify, ParameterOperation, Trigger};
+    use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
+    use aws_lambda_events::event::sns::SnsEvent;
+    let found: Vec<(String, Value)> = fixtures()
+        .into_iter()
+        .filter(|(name, _)| name.starts_with("reconciler-"))
+        .collect();
+    assert_eq!(
+        found.len(),
+        7,
+        "{:?}",
+        found.iter().map(|f| &f.0).collect::<Vec<_>>()
+    );
+    for (name, raw) in found {
+        let back = if raw.get("Records").is_some() {
+            let typed: SnsEvent = serde_json::from_value(raw.clone()).unwrap();
+            serde_json::to_value(&typed).unwrap()
+        } else {
+            let typed: CloudWatchEvent<Value> = serde_json::from_value(raw.clone()).unwrap();
+            serde_json::to_value(&typed).unwrap()
+        };
+        assert_eq!(back, raw, "{name} does not round-trip");
+        let trigger = classify(&raw);
+        match name.as_str() {
+            "reconciler-malformed.json" => assert!(trigger.is_err(), "{name}"),
+            "reconciler-other-source.json" => {
+                assert!(matches!(trigger, Ok(Trigger::Ignored(_))), "{name}")
+            }
+            "reconciler-scheduled.json" => assert_eq!(trigger.unwrap(), Trigger::Scheduled),
+            "reconciler-connection-notification.json" => {
+                assert!(matches!(trigger, Ok(Trigger::Connections(_))), "{name}")
+            }
+            "reconciler-parameter-delete.json" => assert!(matches!(
+                trigger,
+                Ok(Trigger::Descriptor(ParameterOperation::Deleted, _))
+            )),
+            _ => assert!(
+                matches!(trigger, Ok(Trigger::Descriptor(ParameterOperation::Written, ref p)) if p.account == "111111111111"),
+                "{name}: {trigger:?}"
+            ),
+        }
+    }
+}

@@ -106,21 +106,7 @@ async fn parameters_adapter_creates_reads_owns_and_deletes() {
 }
 
 fn publication_request(kind: RequestKind, service_id: &str, key: &str) -> Request {
-    Request {
-        kind,
-        request_id: "wire".into(),
-        stack_id: "arn:aws:cloudformation:us-east-1:111111111111:stack/wire/1".into(),
-        logical_id: "Publication".into(),
-        resource_type: autowire::publication::RESOURCE_TYPE.into(),
-        service_token: Some(format!(
-            "arn:aws:lambda:{REGION}:{PROVIDER}:function:provider"
-        )),
-        physical_id: (kind != RequestKind::Create).then(|| {
-            format!("arn:aws:ssm:{REGION}:{PROVIDER}:parameter/privatelink-autowire/services/{key}")
-        }),
-        props: json!({"ServiceId": service_id, "ServiceKey": key}),
-        old_props: None,
-    }
+    support::publication_request(kind, json!({"ServiceId": service_id, "ServiceKey": key}))
 }
 
 #[tokio::test]

@@ -82,6 +82,14 @@ async fn consumer_adapters_build_change_and_remove_an_endpoint_group_and_zone() 
         vec![e.id.clone()]
     );
     assert_eq!(tagged[0].tags[LINK_TAG], link);
+    // A pass reads every link's endpoints and groups at once, by the tag's key.
+    let every = sdk.endpoints_with_tag(LINK_TAG).await.unwrap();
+    assert!(every.iter().any(|x| x.id == e.id), "{every:?}");
+    let every = sdk.groups_with_tag(LINK_TAG).await.unwrap();
+    assert!(
+        every.iter().any(|(l, g)| l == &link && g.id == group),
+        "{every:?}"
+    );
 
     sdk.modify_endpoint(
         &e.id,

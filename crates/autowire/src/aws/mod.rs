@@ -37,6 +37,7 @@ pub struct Verification {
 /// A consumer's interface endpoint connected (or asking to connect) to a service.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Connection {
+    pub service_id: String,
     pub endpoint_id: String,
     pub owner: String,
     /// As EC2 reports it: `pendingAcceptance`, `pending`, `available`, `rejected`, `deleting`, …
@@ -66,6 +67,83 @@ pub trait EndpointServices: Send + Sync {
     async fn connections(&self, service_id: &str) -> Result<Vec<Connection>>;
     /// Reject the given endpoints' connections.
     async fn reject_connections(&self, service_id: &str, endpoint_ids: &[String]) -> Result<()>;
+    /// Every connection awaiting acceptance, across all of this account's services.
+    async fn pending_connections(&self) -> Result<Vec<Connection>>;
+    /// Accept the given endpoints' connections.
+    async fn accept_connections(&self, service_id: &str, endpoint_ids: &[String]) -> Result<()>;
+    /// The principals allowed to connect, as ARNs ([`account_principal`] for an account).
+    async fn allowed_principals(&self, service_id: &str) -> Result<Vec<String>>;
+    /// Add and remove allowed principals in one change.
+    async fn change_principals(
+        &self,
+        service_id: &str,
+        add: &[String],
+        remove: &[String],
+    ) -> Result<()>;
+    /// The service's connection notifications.
+    async fn connection_notifications(
+        &self,
+        service_id: &str,
+    ) -> Result<Vec<ConnectionNotification>>;
+    /// Notify an SNS topic of `events` on the service's connections; returns the new ID.
+    async fn create_connection_notification(
+        &self,
+        service_id: &str,
+        topic_arn: &str,
+        events: &[ConnectionEvent],
+    ) -> Result<String>;
+    /// Delete; deleting what is already gone is success.
+    async fn delete_connection_notifications(&self, ids: &[String]) -> Result<()>;
+}
+
+/// The principal that allows every identity of `account` to connect to a service.
+pub fn account_principal(partition: &str, account: &str) -> String {
+    format!("arn:{partition}:iam::{account}:root")
+}
+
+/// What happens to a connection, as a connection notification names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ConnectionEvent {
+    Accept,
+    Connect,
+    Delete,
+    Reject,
+}
+
+impl ConnectionEvent {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectionEvent::Accept => "Accept",
+            ConnectionEvent::Connect => "Connect",
+            ConnectionEvent::Delete => "Delete",
+            ConnectionEvent::Reject => "Reject",
+        }
+    }
+
+    /// `None` for a name this release does not know.
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::Accept, Self::Connect, Self::Delete, Self::Reject]
+            .into_iter()
+            .find(|e| e.as_str() == name)
+    }
+}
+
+/// Whether EC2 sends a notification's events (it disables one whose topic it can't publish to).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotificationState {
+    Enabled,
+    Disabled,
+}
+
+/// A service's connection notification to an SNS topic.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectionNotification {
+    /// `vpce-nfn-…`
+    pub id: String,
+    pub service_id: String,
+    pub topic_arn: String,
+    pub events: Vec<ConnectionEvent>,
+    pub state: NotificationState,
 }
 
 /// This account's AZ name → AZ ID map (names are shuffled per account; IDs are physical).
@@ -305,6 +383,10 @@ pub trait Descriptors: Send + Sync {
     async fn delete(&self, name: &str) -> Result<()>;
     /// Every parameter of this account under `path`, at any depth: (name, value), by name.
     async fn list(&self, path: &str) -> Result<Vec<(String, String)>>;
+    /// Several parameters by name or ARN (GetParameters, 10 a call): (name or ARN as asked, the
+    /// parameter) for those that exist; absent ones are left out. One that is not readable
+    /// (not shared, access denied) fails the call, as it fails AWS's.
+    async fn read_many(&self, names_or_arns: &[String]) -> Result<Vec<(String, StoredParameter)>>;
 }
 
 /// Lambda functions: continuation (asynchronous re-invocation) and the probe (synchronous).
@@ -412,6 +494,15 @@ impl EndpointChange {
     pub fn is_empty(&self) -> bool {
         *self == EndpointChange::default()
     }
+
+    /// Only tags change (CreateTags, not ModifyVpcEndpoint).
+    pub fn only_tags(&self) -> bool {
+        EndpointChange {
+            tags: Vec::new(),
+            ..self.clone()
+        }
+        .is_empty()
+    }
 }
 
 /// Interface VPC endpoints (consumer side).
@@ -419,6 +510,8 @@ impl EndpointChange {
 pub trait Endpoints: Send + Sync {
     /// Endpoints carrying tag `key`=`value`, deleted ones left out.
     async fn endpoints_tagged(&self, key: &str, value: &str) -> Result<Vec<Endpoint>>;
+    /// Every endpoint carrying tag `key`, whatever its value, deleted ones left out.
+    async fn endpoints_with_tag(&self, key: &str) -> Result<Vec<Endpoint>>;
     /// `None` if it does not exist (or is deleted).
     async fn endpoint(&self, id: &str) -> Result<Option<Endpoint>>;
     async fn create_endpoint(&self, new: &NewEndpoint) -> Result<Endpoint>;
@@ -446,6 +539,8 @@ pub struct SecurityGroup {
 #[async_trait]
 pub trait SecurityGroups: Send + Sync {
     async fn groups_tagged(&self, key: &str, value: &str) -> Result<Vec<SecurityGroup>>;
+    /// Every group carrying tag `key`: (the tag's value, the group).
+    async fn groups_with_tag(&self, key: &str) -> Result<Vec<(String, SecurityGroup)>>;
     async fn create_group(
         &self,
         vpc_id: &str,
@@ -478,4 +573,13 @@ pub trait PrivateZones: Send + Sync {
     /// Deleting what is already gone is success. A zone that still holds records other than
     /// its SOA and NS is refused (`HostedZoneNotEmpty`).
     async fn delete_zone(&self, zone_id: &str) -> Result<()>;
+}
+
+/// The probe's schedule: an EventBridge rule whose one target is the probe, with a constant input.
+#[async_trait]
+pub trait ProbeSchedule: Send + Sync {
+    /// The input of the rule's target; `None` if the rule or its target is gone.
+    async fn schedule_input(&self, rule: &str) -> Result<Option<String>>;
+    /// Replace the input of the rule's target, keeping everything else about the target.
+    async fn set_schedule_input(&self, rule: &str, input: &str) -> Result<()>;
 }

@@ -9,12 +9,15 @@ use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use serde_json::Value;
 
 use super::{
-    Connection, Descriptors, EndpointService, EndpointServices, Functions, Listener, Listeners,
-    Owner, StoredParameter, Tier, Verification, Zones,
+    Connection, ConnectionEvent, ConnectionNotification, Descriptors, EndpointService,
+    EndpointServices, Functions, Listener, Listeners, Owner, StoredParameter, Tier, Verification,
+    Zones,
 };
 
 mod acm;
 mod consumer;
+mod events;
+mod provider;
 mod route53;
 use crate::descriptor::{Port, PrivateDns, Protocol};
 use crate::error::{Error, Operation, Result};
@@ -28,6 +31,7 @@ pub struct Sdk {
     pub lambda: aws_sdk_lambda::Client,
     pub route53: aws_sdk_route53::Client,
     pub acm: aws_sdk_acm::Client,
+    pub events: aws_sdk_eventbridge::Client,
 }
 
 impl Sdk {
@@ -39,6 +43,7 @@ impl Sdk {
             lambda: aws_sdk_lambda::Client::new(config),
             route53: aws_sdk_route53::Client::new(config),
             acm: aws_sdk_acm::Client::new(config),
+            events: aws_sdk_eventbridge::Client::new(config),
         }
     }
 
@@ -166,64 +171,55 @@ impl EndpointServices for Sdk {
     }
 
     async fn connections(&self, service_id: &str) -> Result<Vec<Connection>> {
-        let mut out = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let page = self
-                .ec2
-                .describe_vpc_endpoint_connections()
-                .filters(
-                    aws_sdk_ec2::types::Filter::builder()
-                        .name("service-id")
-                        .values(service_id)
-                        .build(),
-                )
-                .set_next_token(token.take())
-                .send()
-                .await
-                .map_err(|e| sdk_error("ec2:DescribeVpcEndpointConnections", e))?;
-            out.extend(page.vpc_endpoint_connections().iter().map(|c| {
-                Connection {
-                    endpoint_id: c.vpc_endpoint_id().unwrap_or_default().to_string(),
-                    owner: c.vpc_endpoint_owner().unwrap_or_default().to_string(),
-                    state: c
-                        .vpc_endpoint_state()
-                        .map(|s| s.as_str().to_string())
-                        .unwrap_or_default(),
-                }
-            }));
-            match page.next_token() {
-                Some(t) if !t.is_empty() => token = Some(t.to_string()),
-                _ => return Ok(out),
-            }
-        }
+        self.describe_connections(provider::filter("service-id", service_id))
+            .await
     }
 
     async fn reject_connections(&self, service_id: &str, endpoint_ids: &[String]) -> Result<()> {
-        const OP: Operation = "ec2:RejectVpcEndpointConnections";
-        let out = self
-            .ec2
-            .reject_vpc_endpoint_connections()
-            .service_id(service_id)
-            .set_vpc_endpoint_ids(Some(endpoint_ids.to_vec()))
-            .send()
+        self.reject(service_id, endpoint_ids).await
+    }
+
+    async fn pending_connections(&self) -> Result<Vec<Connection>> {
+        self.describe_connections(provider::filter("vpc-endpoint-state", "pendingAcceptance"))
             .await
-            .map_err(|e| sdk_error(OP, e))?;
-        match out.unsuccessful().first() {
-            Some(item) => {
-                let err = item.error();
-                Err(Error::aws(
-                    OP,
-                    err.and_then(|e| e.code()).unwrap_or("Unknown"),
-                    format!(
-                        "{}: {}",
-                        item.resource_id().unwrap_or_default(),
-                        err.and_then(|e| e.message()).unwrap_or("not rejected")
-                    ),
-                ))
-            }
-            None => Ok(()),
-        }
+    }
+
+    async fn accept_connections(&self, service_id: &str, endpoint_ids: &[String]) -> Result<()> {
+        self.accept(service_id, endpoint_ids).await
+    }
+
+    async fn allowed_principals(&self, service_id: &str) -> Result<Vec<String>> {
+        self.service_principals(service_id).await
+    }
+
+    async fn change_principals(
+        &self,
+        service_id: &str,
+        add: &[String],
+        remove: &[String],
+    ) -> Result<()> {
+        self.modify_principals(service_id, add, remove).await
+    }
+
+    async fn connection_notifications(
+        &self,
+        service_id: &str,
+    ) -> Result<Vec<ConnectionNotification>> {
+        self.notifications_of(service_id).await
+    }
+
+    async fn create_connection_notification(
+        &self,
+        service_id: &str,
+        topic_arn: &str,
+        events: &[ConnectionEvent],
+    ) -> Result<String> {
+        self.create_notification(service_id, topic_arn, events)
+            .await
+    }
+
+    async fn delete_connection_notifications(&self, ids: &[String]) -> Result<()> {
+        self.delete_notifications(ids).await
     }
 }
 
@@ -531,6 +527,33 @@ impl Descriptors for Sdk {
             }
         }
         out.sort();
+        Ok(out)
+    }
+
+    async fn read_many(&self, names_or_arns: &[String]) -> Result<Vec<(String, StoredParameter)>> {
+        let mut out = Vec::new();
+        for batch in names_or_arns.chunks(10) {
+            let page = self
+                .ssm
+                .get_parameters()
+                .set_names(Some(batch.to_vec()))
+                .send()
+                .await
+                .map_err(|e| sdk_error("ssm:GetParameters", e))?;
+            for p in page.parameters() {
+                let stored = StoredParameter {
+                    value: p.value().unwrap_or_default().to_string(),
+                    arn: p.arn().map(str::to_string),
+                };
+                // Answered by name; match it to what was asked (a name or an ARN).
+                let asked = batch
+                    .iter()
+                    .find(|a| Some(a.as_str()) == p.name() || Some(a.as_str()) == p.arn());
+                if let Some(asked) = asked {
+                    out.push((asked.clone(), stored));
+                }
+            }
+        }
         Ok(out)
     }
 }

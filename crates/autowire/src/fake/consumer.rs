@@ -164,6 +164,11 @@ impl Networks for FakeCloud {
 #[async_trait]
 impl Endpoints for FakeCloud {
     async fn endpoints_tagged(&self, key: &str, value: &str) -> Result<Vec<Endpoint>> {
+        let all = self.endpoints_with_tag(key).await?;
+        Ok(all.into_iter().filter(|e| e.tags[key] == value).collect())
+    }
+
+    async fn endpoints_with_tag(&self, key: &str) -> Result<Vec<Endpoint>> {
         self.call("ec2:DescribeVpcEndpoints", false).await?;
         let mut s = self.state.lock().unwrap();
         let ids: Vec<String> = s.endpoints.keys().cloned().collect();
@@ -173,7 +178,7 @@ impl Endpoints for FakeCloud {
         Ok(s.endpoints
             .values()
             .map(|e| &e.endpoint)
-            .filter(|e| e.state != "deleted" && e.tags.get(key).map(String::as_str) == Some(value))
+            .filter(|e| e.state != "deleted" && e.tags.contains_key(key))
             .cloned()
             .collect())
     }
@@ -326,12 +331,20 @@ impl Endpoints for FakeCloud {
 #[async_trait]
 impl SecurityGroups for FakeCloud {
     async fn groups_tagged(&self, key: &str, value: &str) -> Result<Vec<SecurityGroup>> {
+        let all = self.groups_with_tag(key).await?;
+        Ok(all
+            .into_iter()
+            .filter(|(v, _)| v == value)
+            .map(|(_, g)| g)
+            .collect())
+    }
+
+    async fn groups_with_tag(&self, key: &str) -> Result<Vec<(String, SecurityGroup)>> {
         self.call("ec2:DescribeSecurityGroups", false).await?;
         let s = self.state.lock().unwrap();
         Ok(s.groups
             .values()
-            .filter(|g| g.tags.get(key).map(String::as_str) == Some(value))
-            .map(|g| g.group.clone())
+            .filter_map(|g| Some((g.tags.get(key)?.clone(), g.group.clone())))
             .collect())
     }
 
@@ -519,6 +532,30 @@ impl PrivateZones for FakeCloud {
                 s.hosted_zones.remove(zone_id);
                 Ok(())
             }
+        }
+    }
+}
+
+#[async_trait]
+impl crate::aws::ProbeSchedule for FakeCloud {
+    async fn schedule_input(&self, rule: &str) -> Result<Option<String>> {
+        self.call("events:ListTargetsByRule", false).await?;
+        Ok(self.state.lock().unwrap().schedules.get(rule).cloned())
+    }
+
+    async fn set_schedule_input(&self, rule: &str, input: &str) -> Result<()> {
+        self.call("events:PutTargets", true).await?;
+        let mut s = self.state.lock().unwrap();
+        match s.schedules.get_mut(rule) {
+            Some(i) => {
+                *i = input.to_string();
+                Ok(())
+            }
+            None => Err(Error::aws(
+                "events:PutTargets",
+                "ResourceNotFoundException",
+                format!("Rule {rule} does not exist on EventBus default."),
+            )),
         }
     }
 }

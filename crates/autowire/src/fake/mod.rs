@@ -16,12 +16,14 @@ use crate::aws::{
 
 mod consumer;
 mod dns;
+mod provider;
 mod tls;
 
 use crate::descriptor::Port;
 use crate::error::{Error, Result};
 pub use consumer::{FakeEndpoint, RemoteService};
 pub use dns::FakeZone;
+pub use provider::ProviderState;
 pub use tls::{FakeCertificate, FakeListener};
 
 pub const ACCOUNT: &str = "111111111111";
@@ -57,6 +59,8 @@ pub struct State {
     pub private_dns: BTreeMap<String, FakePrivateDns>,
     /// Endpoint connections per service.
     pub connections: BTreeMap<String, Vec<Connection>>,
+    /// Allowed principals and connection notifications of the provider's services.
+    pub provider: ProviderState,
     /// Route 53 hosted zones by ID.
     pub hosted_zones: BTreeMap<String, FakeZone>,
     pub certificates: BTreeMap<String, FakeCertificate>,
@@ -84,6 +88,8 @@ pub struct State {
     pub next_id: u64,
     /// What a synchronous invoke answers (the probe's report); `None`: no such function.
     pub invoke_answer: Option<Value>,
+    /// Probe schedules: rule name → its target's input.
+    pub schedules: BTreeMap<String, String>,
 }
 
 /// A service's private DNS name and its verification, as EC2 keeps it.
@@ -180,6 +186,7 @@ impl FakeCloud {
             .entry(service_id.to_string())
             .or_default()
             .push(Connection {
+                service_id: service_id.to_string(),
                 endpoint_id: endpoint_id.to_string(),
                 owner: owner.to_string(),
                 state: state.to_string(),
@@ -368,6 +375,48 @@ impl EndpointServices for FakeCloud {
         }
         Ok(())
     }
+
+    async fn pending_connections(&self) -> Result<Vec<Connection>> {
+        self.pending().await
+    }
+
+    async fn accept_connections(&self, service_id: &str, endpoint_ids: &[String]) -> Result<()> {
+        self.accept(service_id, endpoint_ids).await
+    }
+
+    async fn allowed_principals(&self, service_id: &str) -> Result<Vec<String>> {
+        self.principals(service_id).await
+    }
+
+    async fn change_principals(
+        &self,
+        service_id: &str,
+        add: &[String],
+        remove: &[String],
+    ) -> Result<()> {
+        self.modify_principals(service_id, add, remove).await
+    }
+
+    async fn connection_notifications(
+        &self,
+        service_id: &str,
+    ) -> Result<Vec<crate::aws::ConnectionNotification>> {
+        self.notifications(service_id).await
+    }
+
+    async fn create_connection_notification(
+        &self,
+        service_id: &str,
+        topic_arn: &str,
+        events: &[crate::aws::ConnectionEvent],
+    ) -> Result<String> {
+        self.create_notification(service_id, topic_arn, events)
+            .await
+    }
+
+    async fn delete_connection_notifications(&self, ids: &[String]) -> Result<()> {
+        self.delete_notifications(ids).await
+    }
 }
 
 #[async_trait]
@@ -375,6 +424,30 @@ impl Zones for FakeCloud {
     async fn zone_ids_by_name(&self) -> Result<BTreeMap<String, String>> {
         self.call("ec2:DescribeAvailabilityZones", false).await?;
         Ok(self.state.lock().unwrap().zones.clone())
+    }
+}
+
+impl FakeCloud {
+    /// A parameter by name, or by ARN when another account shared it with this one.
+    fn lookup(&self, op: &'static str, name_or_arn: &str) -> Result<Option<StoredParameter>> {
+        let s = self.state.lock().unwrap();
+        let Some(name) = local_name(name_or_arn) else {
+            return match s.shared.get(name_or_arn) {
+                Some(value) => Ok(Some(StoredParameter {
+                    value: value.clone(),
+                    arn: Some(name_or_arn.to_string()),
+                })),
+                None => Err(Error::aws(
+                    op,
+                    "AccessDeniedException",
+                    format!("User is not authorized to access {name_or_arn}"),
+                )),
+            };
+        };
+        Ok(s.params.get(&name).map(|p| StoredParameter {
+            value: p.value.clone(),
+            arn: Some(crate::arn::Arn::ssm_parameter("aws", REGION, ACCOUNT, &name).to_string()),
+        }))
     }
 }
 
@@ -390,33 +463,20 @@ fn local_name(name_or_arn: &str) -> Option<String> {
 impl Descriptors for FakeCloud {
     async fn read(&self, name_or_arn: &str) -> Result<Option<StoredParameter>> {
         self.call("ssm:GetParameter", false).await?;
-        let Some(name) = local_name(name_or_arn) else {
-            // Another account's parameter: readable only when shared with this one.
-            let s = self.state.lock().unwrap();
-            return match s.shared.get(name_or_arn) {
-                Some(value) => Ok(Some(StoredParameter {
-                    value: value.clone(),
-                    arn: Some(name_or_arn.to_string()),
-                })),
-                None => Err(Error::aws(
-                    "ssm:GetParameter",
-                    "AccessDeniedException",
-                    format!("User is not authorized to access {name_or_arn}"),
-                )),
-            };
-        };
-        Ok(self
-            .state
-            .lock()
-            .unwrap()
-            .params
-            .get(&name)
-            .map(|p| StoredParameter {
-                value: p.value.clone(),
-                arn: Some(
-                    crate::arn::Arn::ssm_parameter("aws", REGION, ACCOUNT, &name).to_string(),
-                ),
-            }))
+        self.lookup("ssm:GetParameter", name_or_arn)
+    }
+
+    async fn read_many(&self, names_or_arns: &[String]) -> Result<Vec<(String, StoredParameter)>> {
+        let mut out = Vec::new();
+        for batch in names_or_arns.chunks(10) {
+            self.call("ssm:GetParameters", false).await?;
+            for asked in batch {
+                if let Some(p) = self.lookup("ssm:GetParameters", asked)? {
+                    out.push((asked.clone(), p));
+                }
+            }
+        }
+        Ok(out)
     }
 
     async fn owner(&self, name: &str) -> Result<Option<Owner>> {

@@ -64,6 +64,12 @@ impl<C: ConsumerCloud> Link<C> {
         }
         self.cloud.modify_endpoint(&e.id, &change).await?;
         info!(endpoint = %e.id, change = ?change, "endpoint changed in place");
+        if change.only_tags() {
+            // Nothing EC2 answers with changed, but the tags we just set.
+            let mut tagged = e.clone();
+            tagged.tags.extend(change.tags);
+            return Ok(tagged);
+        }
         Ok(self
             .cloud
             .endpoint(&e.id)

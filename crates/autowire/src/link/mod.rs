@@ -84,11 +84,11 @@ impl<
 {
 }
 
-/// Who asks a link to converge.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Caller {
+/// Who asks a link to converge. The reconciler collects the probe targets of what converged.
+#[derive(Debug, PartialEq, Eq)]
+enum Caller<'a> {
     CloudFormation,
-    Reconciler,
+    Reconciler(&'a mut Vec<Value>),
 }
 
 pub struct Link<C> {
@@ -121,17 +121,26 @@ impl<C: ConsumerCloud> Link<C> {
 
     /// The reconciler's pass over one link: converge it to its record and the provider's current
     /// descriptor, exactly as the link's own Update would, without rewriting the record or running
-    /// the deploy gate. `Wait` means: not there yet, the next pass goes on.
-    pub async fn reconcile(&self, record: &LinkRecord, pass_id: &str) -> Result<Step> {
+    /// the deploy gate. `Wait` means: not there yet, the next pass goes on. A converged link also
+    /// gives the probe targets that reach it (alias, regional and zonal names, each port).
+    pub async fn reconcile(
+        &self,
+        record: &LinkRecord,
+        pass_id: &str,
+    ) -> Result<(Step, Vec<Value>)> {
         let req = record.request(pass_id);
         let spec = Spec::parse(&req.props)?;
-        self.converge(&req, &spec, Caller::Reconciler).await
+        let mut targets = Vec::new();
+        let step = self
+            .converge(&req, &spec, Caller::Reconciler(&mut targets))
+            .await?;
+        Ok((step, targets))
     }
 
     /// Converge the link to `req`. CloudFormation's requests also keep the link record and may run
     /// the deploy gate; the reconciler's (rebuilt from that record) do neither.
-    async fn converge(&self, req: &Request, spec: &Spec, caller: Caller) -> Result<Step> {
-        let plan = self.plan(req, spec).await?;
+    async fn converge(&self, req: &Request, spec: &Spec, mut caller: Caller<'_>) -> Result<Step> {
+        let plan = self.plan(req, spec, &caller).await?;
         if caller == Caller::CloudFormation {
             self.keep_record(req, &plan.link_id).await?;
         }
@@ -183,9 +192,18 @@ impl<C: ConsumerCloud> Link<C> {
         // a group the link no longer needs.
         self.tidy(req, spec, &plan, &owned, &endpoint, &existing)
             .await?;
-        let gate = caller == Caller::CloudFormation && spec.verify_reachability;
-        if let (true, Some(probe)) = (gate, &spec.probe_function) {
-            self.gate(probe, spec, &plan, &endpoint).await?;
+        match &mut caller {
+            Caller::CloudFormation if spec.verify_reachability => {
+                if let Some(probe) = &spec.probe_function {
+                    self.gate(probe, spec, &plan, &endpoint).await?;
+                }
+            }
+            Caller::CloudFormation => {}
+            Caller::Reconciler(targets) => {
+                let zones = self.cloud.zone_ids_by_name().await?;
+                let request = gate::probe_request(spec, &plan, &endpoint, &zones);
+                targets.extend(request["targets"].as_array().cloned().unwrap_or_default());
+            }
         }
         let az_ids: Vec<String> = plan.subnets.iter().map(|c| c.az_id.clone()).collect();
         let data = BTreeMap::from([

@@ -41,7 +41,14 @@ impl<C: ConsumerCloud> Link<C> {
     }
 
     /// Resolve the descriptor, check everything that can be checked, choose subnets. No writes.
-    pub(super) async fn plan(&self, req: &Request, spec: &Spec) -> Result<Plan> {
+    /// The reconciler's passes (`caller`) leave a TLS-name mismatch to the pass, which logs and
+    /// counts it: a provider's change never tears a working link down.
+    pub(super) async fn plan(
+        &self,
+        req: &Request,
+        spec: &Spec,
+        caller: &Caller<'_>,
+    ) -> Result<Plan> {
         let home = req.service_arn()?;
         let descriptor = self.descriptor(spec, &home.account).await?;
         let verified = descriptor
@@ -64,6 +71,7 @@ impl<C: ConsumerCloud> Link<C> {
         };
         if let Some(alias) = &spec.alias_name {
             if spec.require_tls_match
+                && *caller == Caller::CloudFormation
                 && !descriptor.tls_names.is_empty()
                 && names::covering(&descriptor.tls_names, alias).is_none()
             {

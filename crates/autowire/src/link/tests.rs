@@ -834,7 +834,7 @@ async fn a_stack_update_and_a_reconcile_at_once_make_one_endpoint() {
     cloud.reset_calls();
     let reconcile = async {
         for _ in 0..20 {
-            if let Step::Done(a) = link.reconcile(&record, "reconcile-7").await? {
+            if let (Step::Done(a), _) = link.reconcile(&record, "reconcile-7").await? {
                 return Ok::<Answer, Error>(a);
             }
             cloud.accept_pending();

@@ -1,11 +1,9 @@
-//! CloudWatch Embedded Metric Format: one JSON line per target stage on stdout, which Lambda
-//! ships to CloudWatch Logs, where it becomes metrics without any API call.
+//! The probe's CloudWatch Embedded Metric Format lines ([`crate::emf`]): one per target stage.
 
 use serde_json::json;
 
 use super::Report;
-
-pub const NAMESPACE: &str = "PrivateLinkAutowire";
+use crate::emf::line;
 
 /// The EMF lines for a report, stamped with `timestamp_ms`.
 pub fn emf_lines(report: &Report, timestamp_ms: u64) -> Vec<String> {
@@ -13,19 +11,7 @@ pub fn emf_lines(report: &Report, timestamp_ms: u64) -> Vec<String> {
     for t in &report.targets {
         for (stage, ms) in &t.latency_ms.0 {
             let failed_here = !t.ok && *stage == t.stage;
-            let mut line = json!({
-                "_aws": {
-                    "Timestamp": timestamp_ms,
-                    "CloudWatchMetrics": [{
-                        "Namespace": NAMESPACE,
-                        // Per AZ and stage, and per service alone (what an alarm watches).
-                        "Dimensions": [["ServiceKey", "AzId", "Stage"], ["ServiceKey"]],
-                        "Metrics": [
-                            {"Name": "Latency", "Unit": "Milliseconds"},
-                            {"Name": "Success", "Unit": "Count"}
-                        ]
-                    }]
-                },
+            let fields = json!({
                 "ServiceKey": t.service_key.as_deref().unwrap_or("unknown"),
                 "AzId": t.az_id.as_deref().unwrap_or("regional"),
                 "Stage": stage.as_str(),
@@ -34,6 +20,10 @@ pub fn emf_lines(report: &Report, timestamp_ms: u64) -> Vec<String> {
                 "Host": t.host,
                 "Port": t.port,
             });
+            // Per AZ and stage, and per service alone (what an alarm watches).
+            let dimensions: &[&[&str]] = &[&["ServiceKey", "AzId", "Stage"], &["ServiceKey"]];
+            let metrics = [("Latency", "Milliseconds"), ("Success", "Count")];
+            let mut line = line(timestamp_ms, dimensions, &metrics, fields);
             if let (true, Some(e)) = (failed_here, &t.error) {
                 line["ErrorClass"] = serde_json::to_value(e.class).unwrap_or_default();
             }

@@ -118,6 +118,10 @@ impl<C: ProviderCloud> Publication<C> {
                     }
                 }
             }
+            // Principals and notification go with the service; take them back while it lives.
+            if let Some(p) = policy.as_ref().filter(|p| p.service_id == s.service_id) {
+                self.release_access(p).await?;
+            }
         }
         if let Some(record) = policy.as_ref().and_then(|p| p.private_dns_record.as_ref()) {
             let released = match svc.as_mut() {

@@ -311,11 +311,18 @@ async fn a_failed_descriptor_write_leaves_no_policy_behind() {
         "the policy written by this call was undone"
     );
     assert_eq!(
+        cloud.principals_of(SERVICE),
+        Vec::<String>::new(),
+        "and the principal it added"
+    );
+    assert_eq!(
         cloud.mutating_calls(),
         vec![
+            "ec2:ModifyVpcEndpointServicePermissions",
             "ssm:PutParameter",
             "ssm:PutParameter",
-            "ssm:DeleteParameter"
+            "ssm:DeleteParameter",
+            "ec2:ModifyVpcEndpointServicePermissions"
         ]
     );
 }
@@ -677,6 +684,7 @@ async fn delete_with_reject_rejects_the_consumers_then_deletes() {
         cloud.mutating_calls(),
         vec![
             "ec2:RejectVpcEndpointConnections",
+            "ec2:ModifyVpcEndpointServicePermissions",
             "ssm:DeleteParameter",
             "ssm:DeleteParameter"
         ]
@@ -730,6 +738,7 @@ async fn a_delete_retried_after_a_partial_failure_converges() {
 fn many_connections_are_summarised_within_the_reason_limit() {
     let live: Vec<crate::aws::Connection> = (0..40)
         .map(|i| crate::aws::Connection {
+            service_id: SERVICE.into(),
             endpoint_id: format!("vpce-{i:017x}"),
             owner: format!("{:012}", 100000000000u64 + i),
             state: "available".into(),
@@ -763,3 +772,5 @@ async fn a_delete_waits_out_a_busy_zone_too() {
     assert_eq!(waits.len(), 1);
     assert_eq!(txt_records(&cloud), vec![]);
 }
+
+mod access;

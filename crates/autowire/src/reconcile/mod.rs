@@ -4,6 +4,13 @@
 
 pub mod consumer;
 pub mod event;
+pub mod handler;
+pub mod pacing;
+pub mod probe_targets;
+pub mod provider;
+pub mod view;
 
 pub use consumer::{ConsumerReport, Reconciler, SERVICE_STATE_TAG};
 pub use event::{classify, ParameterOperation, ParameterRef, Trigger};
+pub use handler::{Config, Handler, ReconcilerCloud};
+pub use provider::{ProviderPass, ProviderReport};

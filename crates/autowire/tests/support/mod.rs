@@ -119,37 +119,23 @@ pub async fn account_config(url: &str, account: &str) -> SdkConfig {
 
 /// SDK adapters whose every call lands in `log`.
 pub fn logged_sdk(config: &SdkConfig, log: &CallLog) -> Sdk {
+    macro_rules! logged {
+        ($sdk:ident) => {
+            $sdk::Client::from_conf(
+                $sdk::config::Builder::from(config)
+                    .interceptor(log.clone())
+                    .build(),
+            )
+        };
+    }
     Sdk {
-        ec2: aws_sdk_ec2::Client::from_conf(
-            aws_sdk_ec2::config::Builder::from(config)
-                .interceptor(log.clone())
-                .build(),
-        ),
-        elbv2: aws_sdk_elasticloadbalancingv2::Client::from_conf(
-            aws_sdk_elasticloadbalancingv2::config::Builder::from(config)
-                .interceptor(log.clone())
-                .build(),
-        ),
-        route53: aws_sdk_route53::Client::from_conf(
-            aws_sdk_route53::config::Builder::from(config)
-                .interceptor(log.clone())
-                .build(),
-        ),
-        acm: aws_sdk_acm::Client::from_conf(
-            aws_sdk_acm::config::Builder::from(config)
-                .interceptor(log.clone())
-                .build(),
-        ),
-        ssm: aws_sdk_ssm::Client::from_conf(
-            aws_sdk_ssm::config::Builder::from(config)
-                .interceptor(log.clone())
-                .build(),
-        ),
-        lambda: aws_sdk_lambda::Client::from_conf(
-            aws_sdk_lambda::config::Builder::from(config)
-                .interceptor(log.clone())
-                .build(),
-        ),
+        ec2: logged!(aws_sdk_ec2),
+        elbv2: logged!(aws_sdk_elasticloadbalancingv2),
+        route53: logged!(aws_sdk_route53),
+        acm: logged!(aws_sdk_acm),
+        ssm: logged!(aws_sdk_ssm),
+        lambda: logged!(aws_sdk_lambda),
+        events: logged!(aws_sdk_eventbridge),
     }
 }
 
@@ -257,4 +243,28 @@ pub async fn vpc_with_subnets(
         subnets.push(s.subnet().unwrap().subnet_id().unwrap().to_string());
     }
     (vpc_id, subnets)
+}
+
+/// A publication's request from the wire test stack; the physical ID follows `props`' ServiceKey.
+pub fn publication_request(
+    kind: autowire::cfn::RequestKind,
+    props: serde_json::Value,
+) -> autowire::cfn::Request {
+    use autowire::cfn::RequestKind;
+    let key = props["ServiceKey"].as_str().unwrap_or_default();
+    let arn =
+        format!("arn:aws:ssm:{REGION}:{PROVIDER}:parameter/privatelink-autowire/services/{key}");
+    autowire::cfn::Request {
+        kind,
+        request_id: "wire".into(),
+        stack_id: format!("arn:aws:cloudformation:{REGION}:{PROVIDER}:stack/wire/1"),
+        logical_id: "Publication".into(),
+        resource_type: autowire::publication::RESOURCE_TYPE.into(),
+        service_token: Some(format!(
+            "arn:aws:lambda:{REGION}:{PROVIDER}:function:provider"
+        )),
+        physical_id: (kind != RequestKind::Create).then_some(arn),
+        props,
+        old_props: None,
+    }
 }

@@ -30,6 +30,93 @@ fn tag_filter(key: &str, value: &str) -> Filter {
         .build()
 }
 
+fn tag_key_filter(key: &str) -> Filter {
+    Filter::builder().name("tag-key").values(key).build()
+}
+
+impl Sdk {
+    /// Every endpoint `filter` admits, all pages, deleted ones left out.
+    async fn endpoints_where(&self, filter: Filter) -> Result<Vec<Endpoint>> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .ec2
+                .describe_vpc_endpoints()
+                .filters(filter.clone())
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error("ec2:DescribeVpcEndpoints", e))?;
+            out.extend(
+                page.vpc_endpoints()
+                    .iter()
+                    .map(endpoint_of)
+                    .filter(|e| e.state != "deleted"),
+            );
+            match page.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// Every security group `filter` admits, all pages, with the value of tag `key`.
+    async fn groups_where(
+        &self,
+        filter: Filter,
+        key: &str,
+    ) -> Result<Vec<(String, SecurityGroup)>> {
+        let mut pages = self
+            .ec2
+            .describe_security_groups()
+            .filters(filter)
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| sdk_error("ec2:DescribeSecurityGroups", e))?;
+            for g in page.security_groups() {
+                let value = g
+                    .tags()
+                    .iter()
+                    .find(|t| t.key() == Some(key))
+                    .and_then(|t| t.value())
+                    .unwrap_or_default();
+                out.push((value.to_string(), group_of(g)));
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn group_of(g: &aws_sdk_ec2::types::SecurityGroup) -> SecurityGroup {
+    let mut rules = Vec::new();
+    for p in g.ip_permissions() {
+        let (Some(from), Some(to)) = (p.from_port(), p.to_port()) else {
+            continue;
+        };
+        let (Ok(port), true) = (u16::try_from(from), from == to) else {
+            continue;
+        };
+        for r in p.ip_ranges() {
+            if let Some(cidr) = r.cidr_ip() {
+                rules.push(IngressRule {
+                    protocol: p.ip_protocol().unwrap_or_default().to_string(),
+                    port,
+                    cidr: cidr.to_string(),
+                });
+            }
+        }
+    }
+    rules.sort();
+    SecurityGroup {
+        id: g.group_id().unwrap_or_default().to_string(),
+        vpc_id: g.vpc_id().unwrap_or_default().to_string(),
+        rules,
+    }
+}
+
 fn endpoint_of(e: &aws_sdk_ec2::types::VpcEndpoint) -> Endpoint {
     Endpoint {
         id: e.vpc_endpoint_id().unwrap_or_default().to_string(),
@@ -128,28 +215,11 @@ impl Networks for Sdk {
 #[async_trait]
 impl Endpoints for Sdk {
     async fn endpoints_tagged(&self, key: &str, value: &str) -> Result<Vec<Endpoint>> {
-        let mut out = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let page = self
-                .ec2
-                .describe_vpc_endpoints()
-                .filters(tag_filter(key, value))
-                .set_next_token(token.take())
-                .send()
-                .await
-                .map_err(|e| sdk_error("ec2:DescribeVpcEndpoints", e))?;
-            out.extend(
-                page.vpc_endpoints()
-                    .iter()
-                    .map(endpoint_of)
-                    .filter(|e| e.state != "deleted"),
-            );
-            match page.next_token() {
-                Some(t) if !t.is_empty() => token = Some(t.to_string()),
-                _ => return Ok(out),
-            }
-        }
+        self.endpoints_where(tag_filter(key, value)).await
+    }
+
+    async fn endpoints_with_tag(&self, key: &str) -> Result<Vec<Endpoint>> {
+        self.endpoints_where(tag_key_filter(key)).await
     }
 
     async fn endpoint(&self, id: &str) -> Result<Option<Endpoint>> {
@@ -266,43 +336,12 @@ impl Endpoints for Sdk {
 #[async_trait]
 impl SecurityGroups for Sdk {
     async fn groups_tagged(&self, key: &str, value: &str) -> Result<Vec<SecurityGroup>> {
-        let out = self
-            .ec2
-            .describe_security_groups()
-            .filters(tag_filter(key, value))
-            .send()
-            .await
-            .map_err(|e| sdk_error("ec2:DescribeSecurityGroups", e))?;
-        Ok(out
-            .security_groups()
-            .iter()
-            .map(|g| {
-                let mut rules = Vec::new();
-                for p in g.ip_permissions() {
-                    let (Some(from), Some(to)) = (p.from_port(), p.to_port()) else {
-                        continue;
-                    };
-                    let (Ok(port), true) = (u16::try_from(from), from == to) else {
-                        continue;
-                    };
-                    for r in p.ip_ranges() {
-                        if let Some(cidr) = r.cidr_ip() {
-                            rules.push(IngressRule {
-                                protocol: p.ip_protocol().unwrap_or_default().to_string(),
-                                port,
-                                cidr: cidr.to_string(),
-                            });
-                        }
-                    }
-                }
-                rules.sort();
-                SecurityGroup {
-                    id: g.group_id().unwrap_or_default().to_string(),
-                    vpc_id: g.vpc_id().unwrap_or_default().to_string(),
-                    rules,
-                }
-            })
-            .collect())
+        let found = self.groups_where(tag_filter(key, value), key).await?;
+        Ok(found.into_iter().map(|(_, g)| g).collect())
+    }
+
+    async fn groups_with_tag(&self, key: &str) -> Result<Vec<(String, SecurityGroup)>> {
+        self.groups_where(tag_key_filter(key), key).await
     }
 
     async fn create_group(
