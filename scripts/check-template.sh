@@ -198,14 +198,19 @@ def add_policy_resource(statement):
     return change
 
 def role_statements(r):
-    """Every statement of every role's inline policies, including policies behind Fn::If."""
+    """Every statement of every role's inline policies, including policies behind Fn::If, and of
+    every policy resource (such as the managed policies the consumer and the reconciler share)."""
     for res in r.values():
-        if res["Type"] != "AWS::IAM::Role":
+        if res["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            docs = [res["Properties"]]
+        elif res["Type"] == "AWS::IAM::Role":
+            docs = [doc for policy in res["Properties"].get("Policies", [])
+                    for doc in [policy] + [b for b in policy.get("Fn::If", [])[1:] if isinstance(b, dict)]]
+        else:
             continue
-        for policy in res["Properties"].get("Policies", []):
-            for doc in [policy] + [b for b in policy.get("Fn::If", [])[1:] if isinstance(b, dict)]:
-                statements = doc.get("PolicyDocument", {}).get("Statement", [])
-                yield from statements if isinstance(statements, list) else [statements]
+        for doc in docs:
+            statements = doc.get("PolicyDocument", {}).get("Statement", [])
+            yield from statements if isinstance(statements, list) else [statements]
 
 def widen(action):
     """The template's own statements that allow `action`, widened to Resource '*'."""
@@ -300,9 +305,17 @@ variant("endpoint_service_writes_never_on_every_resource", "star",
         add_policy([{"Effect": "Allow", "Action": "ec2:RejectVpcEndpointConnections", "Resource": "*"}]))
 variant("endpoint_service_writes_never_on_every_resource", "template-star",
         widen("ec2:ModifyVpcEndpointServiceConfiguration"))
-# One function without its log group while the others keep theirs.
+# One function without its log group while the others keep theirs: one logging to its default
+# log group, and one whose LoggingConfig.LogGroup names a log group that is gone.
+default_logged = [k for k in functions if "LogGroup" not in resources[k]["Properties"].get("LoggingConfig", {})]
+configured_log_groups = [resources[k]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"] for k in functions
+                         if "Ref" in resources[k]["Properties"].get("LoggingConfig", {}).get("LogGroup", {})]
+if not default_logged or not configured_log_groups:
+    sys.exit("self-test needs a function with its default log group and one with LoggingConfig.LogGroup")
 variant("lambda_log_group_with_retention", "one-function-without",
-        drop_log_group_of(functions[-1]))
+        drop_log_group_of(default_logged[-1]))
+variant("lambda_log_group_with_retention", "configured-log-group-gone",
+        lambda r: r.pop(configured_log_groups[-1]))
 variant("iam_no_wildcard_action", "partial-wildcard",
         add_policy([{"Effect": "Allow", "Action": "ec2:*VpcEndpoint*",
                      "Resource": {"Fn::Sub": "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:vpc-endpoint/*"}}]))
@@ -350,13 +363,16 @@ vpc_fn = vpc_functions[0]
 vpc_role = resources[vpc_fn]["Properties"]["Role"]["Fn::GetAtt"][0]
 vpc_group = resources[vpc_fn]["Properties"]["VpcConfig"]["SecurityGroupIds"][0]["Fn::GetAtt"][0]
 
-def add_vpc_role_policy(statement, conditional=False):
+def add_role_policy(role_id, statement, conditional=False):
     def change(r):
         policy = {"PolicyName": "bad", "PolicyDocument": {"Version": "2012-10-17", "Statement": statement}}
         if conditional:
             policy = {"Fn::If": ["SomeCondition", policy, {"Ref": "AWS::NoValue"}]}
-        r[vpc_role]["Properties"]["Policies"].append(policy)
+        r[role_id]["Properties"].setdefault("Policies", []).append(policy)
     return change
+
+def add_vpc_role_policy(statement, conditional=False):
+    return add_role_policy(vpc_role, statement, conditional)
 
 def add_resource(name, resource):
     return lambda r: r.__setitem__(name, resource)
@@ -419,6 +435,138 @@ variant("vpc_function_groups_no_ingress", "ingress-resource",
             "FromPort": 443, "ToPort": 443, "CidrIp": vpc_cidr}}))
 variant("vpc_function_groups_no_ingress", "group-from-outside",
         lambda r: r[vpc_fn]["Properties"]["VpcConfig"].__setitem__("SecurityGroupIds", ["sg-0123456789abcdef0"]))
+# The reconciler: its role, its rules, its dead letters, its event bus and its topic.
+reconciler_fns = [k for k in functions
+                  if resources[k].get("Metadata", {}).get("BuildProperties", {}).get("Binary") == "reconciler"]
+if not reconciler_fns:
+    sys.exit("self-test needs the reconciler function (BuildProperties.Binary: reconciler) in the template")
+rec_fn = reconciler_fns[0]
+rec_role = resources[rec_fn]["Properties"]["Role"]["Fn::GetAtt"][0]
+rec_shared = [a["Ref"] for a in resources[rec_role]["Properties"].get("ManagedPolicyArns", []) if "Ref" in a]
+if not rec_shared:
+    sys.exit("self-test needs a managed policy of this template on the reconciler's role")
+
+def of_type(r, kind):
+    return [k for k, v in r.items() if v["Type"] == kind]
+
+def targets_reconciler(res):
+    return res["Type"] == "AWS::Events::Rule" and any(
+        t.get("Arn", {}).get("Fn::GetAtt", [None])[0] == rec_fn for t in res["Properties"].get("Targets", []))
+
+def each_target_of(rule_id, change):
+    def apply(r):
+        for target in r[rule_id]["Properties"]["Targets"]:
+            change(target)
+    return apply
+
+def first_of(kind, change, pick=lambda res: True):
+    def apply(r):
+        hits = [k for k in of_type(r, kind) if pick(r[k])]
+        if not hits:
+            sys.exit(f"self-test: no {kind} to change")
+        change(r[hits[0]]["Properties"])
+    return apply
+
+def add_shared_statement(statement):
+    def change(r):
+        r[rec_shared[0]]["Properties"]["PolicyDocument"]["Statement"].append(statement)
+    return change
+
+links_arn = {"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/privatelink-autowire/links/*"}
+probe_arn = {"Fn::Sub": "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${AWS::StackName}-probe"}
+variant("reconciler_role_no_invocations_no_ssm_writes", "inline-invoke",
+        add_role_policy(rec_role, [{"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": probe_arn}]))
+variant("reconciler_role_no_invocations_no_ssm_writes", "conditional-put",
+        add_role_policy(rec_role, {"Effect": "Allow", "Action": ["ssm:GetParameter", "SSM:PutParameter"],
+                                   "Resource": links_arn}, conditional=True))
+variant("reconciler_role_no_invocations_no_ssm_writes", "not-action",
+        add_role_policy(rec_role, [{"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}]))
+variant("reconciler_role_no_invocations_no_ssm_writes", "shared-policy-delete",
+        add_shared_statement({"Effect": "Allow", "Action": "ssm:DeleteParameter", "Resource": links_arn}))
+variant("reconciler_role_no_invocations_no_ssm_writes", "attached-policy",
+        add_resource("BadPolicy", {"Type": "AWS::IAM::Policy", "Properties": {
+            "PolicyName": "bad", "Roles": [{"Ref": rec_role}],
+            "PolicyDocument": {"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": "ssm:GetParameter", "Resource": links_arn}]}}}))
+variant("reconciler_role_no_invocations_no_ssm_writes", "aws-managed-policy",
+        lambda r: r[rec_role]["Properties"]["ManagedPolicyArns"].append("arn:aws:iam::aws:policy/AmazonSSMFullAccess"))
+variant("event_rule_writes_only_on_rules_of_this_template", "template-star", widen("events:PutTargets"))
+variant("event_rule_writes_only_on_rules_of_this_template", "template-any-target", strip_conditions("events:PutTargets"))
+variant("event_rule_writes_only_on_rules_of_this_template", "pattern",
+        add_policy([{"Effect": "Allow", "Action": "events:PutTargets",
+                     "Resource": {"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/*"},
+                     "Condition": {"ArnEquals": {"events:TargetArn": probe_arn}}}]))
+variant("event_rule_writes_only_on_rules_of_this_template", "not-a-rule",
+        add_conditional_policy([{"Effect": "Allow", "Action": ["events:ListTargetsByRule", "events:RemoveTargets"],
+                                 "Resource": {"Fn::GetAtt": [rec_fn, "Arn"]}}]))
+for rule_id in [k for k, v in resources.items() if targets_reconciler(v)]:
+    variant("reconciler_events_have_a_dead_letter_queue", f"{rule_id}-without-dlq",
+            each_target_of(rule_id, lambda t: t.pop("DeadLetterConfig", None)))
+    variant("reconciler_events_have_a_dead_letter_queue", f"{rule_id}-without-retry-policy",
+            each_target_of(rule_id, lambda t: t.pop("RetryPolicy", None)))
+of_reconciler = lambda res: res["Properties"].get("FunctionName") == {"Ref": rec_fn}
+variant("reconciler_events_have_a_dead_letter_queue", "no-on-failure-destination",
+        first_of("AWS::Lambda::EventInvokeConfig", lambda p: p.pop("DestinationConfig"), of_reconciler))
+variant("reconciler_events_have_a_dead_letter_queue", "no-invoke-config",
+        lambda r: [r.pop(k) for k in of_type(r, "AWS::Lambda::EventInvokeConfig") if of_reconciler(r[k])])
+variant("reconciler_events_have_a_dead_letter_queue", "subscription-without-redrive",
+        first_of("AWS::SNS::Subscription", lambda p: p.pop("RedrivePolicy")))
+# The bus: its policy's statements (behind Fn::If, as the template has them) with the
+# organization's condition gone or opened to everyone; a whole policy for everyone; and policy
+# resources for everyone, in their older form and with a Statement.
+bus = of_type(resources, "AWS::Events::EventBus")[0]
+
+def if_branches(node, key):
+    """`node` itself when it has `key`, else the branches of its Fn::If that have it."""
+    return [node] if key in node else [b for b in node.get("Fn::If", [])[1:] if isinstance(b, dict) and key in b]
+
+def bus_statement(pick, change):
+    def apply(r):
+        hits = [s for doc in if_branches(r[bus]["Properties"].get("Policy", {}), "Statement")
+                for entry in doc["Statement"] for s in if_branches(entry, "Effect") if pick(s)]
+        if not hits:
+            sys.exit("self-test: no such statement in the event bus's policy")
+        for s in hits:
+            change(s)
+    return apply
+
+def bus_policy_resource(properties):
+    return add_resource("BadBusPolicy", {"Type": "AWS::Events::EventBusPolicy", "Properties": dict(
+        {"EventBusName": {"Ref": bus}, "StatementId": "bad"}, **properties)})
+
+open_to_all = {"Effect": "Allow", "Principal": "*", "Action": "events:PutEvents", "Resource": {"Fn::GetAtt": [bus, "Arn"]}}
+variant("event_bus_policies_never_open_to_everyone", "org-without-condition",
+        bus_statement(lambda s: s["Principal"] == "*", lambda s: s.pop("Condition")))
+variant("event_bus_policies_never_open_to_everyone", "accounts-opened",
+        bus_statement(lambda s: "AWS" in s["Principal"],
+                      lambda s: s["Principal"].__setitem__("AWS", ["111111111111", "*"])))
+variant("event_bus_policies_never_open_to_everyone", "bus-policy-star",
+        lambda r: r[bus]["Properties"].__setitem__("Policy", {"Version": "2012-10-17", "Statement": [
+            dict(open_to_all, Principal={"AWS": "*"})]}))
+variant("event_bus_policies_never_open_to_everyone", "legacy-star",
+        bus_policy_resource({"Action": "events:PutEvents", "Principal": "*"}))
+variant("event_bus_policies_never_open_to_everyone", "statement-star",
+        bus_policy_resource({"Statement": open_to_all}))
+# The topic: anyone, another account, another service, any account's services, more than Publish,
+# and a second policy beside the template's.
+def topic_statement(change):
+    return first_of("AWS::SNS::TopicPolicy", lambda p: [change(s) for s in p["PolicyDocument"]["Statement"]])
+variant("topics_published_to_only_by_vpce_of_this_account", "star",
+        topic_statement(lambda s: s.__setitem__("Principal", "*")))
+variant("topics_published_to_only_by_vpce_of_this_account", "account-principal",
+        topic_statement(lambda s: s["Principal"].__setitem__("AWS", "arn:aws:iam::111111111111:root")))
+variant("topics_published_to_only_by_vpce_of_this_account", "other-service",
+        topic_statement(lambda s: s["Principal"].__setitem__("Service", ["vpce.amazonaws.com", "events.amazonaws.com"])))
+variant("topics_published_to_only_by_vpce_of_this_account", "any-account",
+        topic_statement(lambda s: s.pop("Condition")))
+variant("topics_published_to_only_by_vpce_of_this_account", "subscribe",
+        topic_statement(lambda s: s.__setitem__("Action", ["SNS:Publish", "SNS:Subscribe"])))
+variant("topics_published_to_only_by_vpce_of_this_account", "inline-policy",
+        add_resource("BadTopicPolicy", {"Type": "AWS::SNS::TopicInlinePolicy", "Properties": {
+            "TopicArn": {"Ref": of_type(resources, "AWS::SNS::Topic")[0]},
+            "PolicyDocument": {"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"}, "Action": "sns:Publish",
+                 "Resource": "*"}]}}}))
 PY
     for bad in "$tmp"/bad/*.json; do
         rule="$(basename "$bad" .json)"; rule="${rule%%--*}"
