@@ -17,8 +17,9 @@ ARM_TARGET     := aarch64-unknown-linux-gnu
         print-venv
 
 help:
-	@echo "make demo      provider -> consumer -> probe through the real binaries, on the emulator"
-	@echo "make bench     the probe against 1,000 TCP+TLS targets on loopback (time, memory)"
+	@echo "make demo      provider -> consumer -> probe -> reconciler through the real binaries, on the emulator"
+	@echo "make bench     the probe against 1,000 TCP+TLS targets on loopback (time, memory);"
+	@echo "               the reconciler over 100 links on the emulator (calls per pass, time, memory)"
 	@echo "make lint | test-all | template-check | build | smoke   the parts of make test"
 	@echo "make test      every test: unit, wire (emulator), binaries (runtime emulator), template;"
 	@echo "               ends with the time of each phase (make phases prints it again)"
@@ -64,6 +65,7 @@ SUBMAKE        := $(MAKE) --no-print-directory
 DEBUG_BIN      := $(CARGO_TARGET_DIR)/debug
 BOOTSTRAPS     := AUTOWIRE_PROVIDER_BOOTSTRAP=$(DEBUG_BIN)/provider \
                   AUTOWIRE_CONSUMER_BOOTSTRAP=$(DEBUG_BIN)/consumer \
+                  AUTOWIRE_RECONCILER_BOOTSTRAP=$(DEBUG_BIN)/reconciler \
                   AUTOWIRE_PROBE_BOOTSTRAP=$(DEBUG_BIN)/probe AUTOWIRE_TEST_BOOTSTRAP=$(DEBUG_BIN)/provider
 # pytest workers: each one starts its own emulator, so tests never share emulator state.
 PYTEST_WORKERS ?= 3
@@ -134,10 +136,13 @@ demo: build-debug
 	$(BOOTSTRAPS) $(PY) tests/emulator/with_emulator.py -- $(PY) tests/demo/demo.py
 
 # ---- bench -----------------------------------------------------------------
-## The probe against 1,000 TCP+TLS targets on loopback: wall time, peak RSS, cold start.
-bench: tools
-	cargo build --release -p probe
+## The probe against 1,000 TCP+TLS targets on loopback: wall time, peak RSS, cold start. Then the
+## reconciler over 100 links on the emulator: calls per pass, wall time, peak RSS.
+bench: build-debug
+	cargo build --release -p probe -p reconciler
 	AUTOWIRE_PROBE_BOOTSTRAP=$(CARGO_TARGET_DIR)/release/probe $(PY) scripts/bench-probe.py
+	$(BOOTSTRAPS) AUTOWIRE_RECONCILER_BOOTSTRAP=$(CARGO_TARGET_DIR)/release/reconciler \
+	  $(PY) tests/emulator/with_emulator.py -- $(PY) scripts/bench-reconciler.py --links 100
 
 ## What each release-profile choice costs: zip size, link time, native cold start (slow: rebuilds).
 profile-table: tools

@@ -42,17 +42,17 @@ def consumer_bootstrap() -> str:
     return bootstrap("consumer")
 
 
-def harness(name: str, session, proxy, timeout_s: float) -> LambdaHarness:
+def harness(name: str, session, proxy, timeout_s: float, env: Optional[dict] = None) -> LambdaHarness:
     """Function `name` acting as `session`'s account, its AWS calls through the fault proxy, with
-    the async invoke relay so its continuations run."""
+    the async invoke relay so its continuations run, and `env` added to its environment."""
     return LambdaHarness(
-        bootstrap(name), name, env=function_env(session, proxy.url),
+        bootstrap(name), name, env={**function_env(session, proxy.url), **(env or {})},
         timeout_s=timeout_s, account=session.account_id, region=REGION, async_relay=True,
     )
 
 
-def provider_harness(session, proxy, timeout_s: float) -> LambdaHarness:
-    return harness("provider", session, proxy, timeout_s)
+def provider_harness(session, proxy, timeout_s: float, env: Optional[dict] = None) -> LambdaHarness:
+    return harness("provider", session, proxy, timeout_s, env)
 
 
 def consumer_harness(session, proxy, timeout_s: float) -> LambdaHarness:

@@ -10,6 +10,7 @@ scripts/profile-table.sh measures native cold starts.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import shutil
@@ -75,6 +76,13 @@ def smoke_probe(fn) -> str:
     return "SUCCESS" if report.get("ok") is True else f"FAILED {report}"
 
 
+def smoke_reconciler(fn) -> str:
+    """The reconciler (no CloudFormation): a scheduled pass over an account with no links."""
+    with open(Path(__file__).resolve().parents[2] / "events" / "reconciler-scheduled.json") as f:
+        answer = fn.invoke(json.load(f))
+    return "SUCCESS" if answer.get("consumer", {}).get("links") == 0 else f"FAILED {answer}"
+
+
 def main(build_dir: str) -> int:
     url = os.environ["AUTOWIRE_EMULATOR_URL"]
     artifacts = sorted(p.resolve() for p in Path(build_dir).glob("*/bootstrap"))
@@ -92,6 +100,8 @@ def main(build_dir: str) -> int:
                                account=PROVIDER, region=REGION) as fn:
                 if name.startswith("Probe"):
                     status = smoke_probe(fn)
+                elif name.startswith("Reconciler"):
+                    status = smoke_reconciler(fn)
                 else:
                     e = smoke_event(capture, name, service)
                     fn.invoke(e)

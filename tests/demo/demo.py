@@ -50,7 +50,9 @@ sys.path.append(str(HERE.parent / "binary"))  # probe_servers: loopback TLS serv
 
 from botocore.exceptions import ClientError  # noqa: E402
 
+import demo_reconcile  # noqa: E402
 from capture import CaptureServer  # noqa: E402
+from demo_output import DemoFailure, expect, note, say  # noqa: E402
 from lambda_harness import LambdaHarness  # noqa: E402
 from probe_servers import TestPki, TlsServer  # noqa: E402
 from testbed_fixtures import (  # noqa: E402
@@ -77,23 +79,6 @@ CONTINUATION_KEY = "AutowireContinuation"
 CERT_DAYS = 90
 PROBE_TIMEOUT_MS = 3000
 PROBE_STAGES = ["dns", "tcp", "tls", "http"]
-
-
-class DemoFailure(Exception):
-    pass
-
-
-def expect(condition: bool, message: str) -> None:
-    if not condition:
-        raise DemoFailure(message)
-
-
-def say(title: str) -> None:
-    print(f"\n== {title}", flush=True)
-
-
-def note(text: str = "") -> None:
-    print(f"   {text}" if text else "", flush=True)
 
 
 def show_answer(answer: dict) -> None:
@@ -143,6 +128,8 @@ class CloudFormation:
         }
         if physical_id is not None:
             event["PhysicalResourceId"] = physical_id
+        if kind == "Update":  # the demo's Updates change the world, not the properties
+            event["OldResourceProperties"] = event["ResourceProperties"]
         before = len(self.fn.invocations)
         t0 = time.monotonic()
         first = self.fn.invoke_detailed(event)
@@ -261,15 +248,6 @@ def endpoint_state(session, endpoint_id: str) -> str:
 def handovers(fn: LambdaHarness) -> list:
     """The function's lambda:Invoke (Event) calls to itself: one per hand-over."""
     return [c for c in fn.relay_calls() if c.invocation_type == "Event"]
-
-
-def wait_for_handovers(fn: LambdaHarness, count: int, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while len(handovers(fn)) < count:
-        expect(time.monotonic() < deadline,
-               f"the function handed over {len(handovers(fn))} time(s), not {count}, "
-               f"in {timeout:.0f} s")
-        time.sleep(0.05)
 
 
 def show_group(session, group_id: str) -> list[tuple[str, int, int, str]]:
@@ -542,12 +520,16 @@ def main() -> int:
     note(f"public hosted zone {DOMAIN}: {zone}")
     show_listener(a, listener)
 
-    env = function_env(a, url)
+    rec = demo_reconcile.Reconcilers(url, a, b)
+    note(f"A's SNS topic for connection notifications {rec.topic}, subscribed by A's reconciler")
+    note(f"B's event bus {rec.bus_arn} (its policy admits A); A forwards descriptor changes to it")
+    env = dict(function_env(a, url), CONNECTION_NOTIFICATION_TOPIC_ARN=rec.topic)
     publication = {
         "ServiceId": net.service_id,
         "ServiceKey": "orders",
         "TlsNames": [DNS_NAME, f"*.{DNS_NAME}"],
         "AllowedAccounts": [B],
+        "RejectUnlisted": "true",
         "PrivateDnsName": DNS_NAME,
         "PublicHostedZoneId": zone,
     }
@@ -556,6 +538,7 @@ def main() -> int:
         fn = stack.enter_context(LambdaHarness(bootstrap, "provider", env=env,
                                                timeout_s=FN_TIMEOUT_S, account=A,
                                                region=REGION, async_relay=True))
+        rec.start(stack, os.environ["AUTOWIRE_RECONCILER_BOOTSTRAP"])
         fn_b = stack.enter_context(LambdaHarness(consumer_bootstrap, "consumer",
                                                  env=function_env(b, url),
                                                  timeout_s=FN_TIMEOUT_S, account=B,
@@ -691,7 +674,7 @@ def main() -> int:
         waited: dict = {}
 
         def link_waits(first) -> None:
-            """While the link waits for acceptance: look at it from B, then accept it from A."""
+            """While the link waits for acceptance: look at it from B; A's reconciler accepts it."""
             expect(first.ok and "continued" in (first.payload or {}),
                    f"the link's first invocation did not hand over: {first.result}")
             made = vpc_endpoints(b, vpc_b)
@@ -703,21 +686,12 @@ def main() -> int:
             expect(ep["State"] == "pendingAcceptance", f"the endpoint is {ep['State']}")
             expect(sorted(ep["SubnetIds"]) == sorted(want_subnets),
                    f"the endpoint is in {ep['SubnetIds']}, not in {want_subnets}")
-            wait_for_handovers(fn_b, 3)
-            state = endpoint_state(b, ep["VpcEndpointId"])
-            note(f"after {len(handovers(fn_b))} hand-overs the link is still waiting; "
-                 f"the endpoint is {state}")
-            expect(state == "pendingAcceptance", f"the endpoint is {state} before A accepts")
-            accepted = ec2_a.accept_vpc_endpoint_connections(
-                ServiceId=net.service_id, VpcEndpointIds=[ep["VpcEndpointId"]])
-            expect(not accepted.get("Unsuccessful"),
-                   f"accept failed: {accepted.get('Unsuccessful')}")
+            waited["connect_to_accepted_s"] = demo_reconcile.accept_by_policy(rec)
             conn = ec2_a.describe_vpc_endpoint_connections(Filters=[
                 {"Name": "vpc-endpoint-id", "Values": [ep["VpcEndpointId"]]}
             ])["VpcEndpointConnections"]
-            for c in conn:
-                note(f"A accepts (as the reconciler will by policy): {c['VpcEndpointId']} of "
-                     f"{c['VpcEndpointOwner']} → {c['VpcEndpointState']}")
+            expect([c["VpcEndpointState"] for c in conn] == ["available"],
+                   f"B's connection is {[c['VpcEndpointState'] for c in conn]} after the pass")
             note("the link's invocations, from CloudFormation's event to its answer:")
 
         linked = cfn_b.request("Create", "Custom::ServiceEndpoint", "OrdersLink", link,
@@ -857,6 +831,18 @@ def main() -> int:
         # ------------------------------------------------------------ 4. probe the link
         link_report = probe_link(stack, b, url, probe_bootstrap, data, names["B"], descriptor)
 
+        # ------------------------------------------------------------ 4b, 4c. the reconcilers
+        def republish() -> dict:
+            updated = cfn.request("Update", "Custom::ServicePublication", "OrdersPublication",
+                                  publication, physical_id=answer["PhysicalResourceId"])["answer"]
+            expect(updated["Status"] == "SUCCESS", f"publication Update: {updated.get('Reason')}")
+            return json.loads(ssm_a.get_parameter(Name=name)["Parameter"]["Value"])
+
+        demo_reconcile.follow_provider_change(rec, republish, a, b, net, unserved[0], 8443,
+                                              endpoint_id, group_id, show_group)
+        demo_reconcile.reject_unlisted(rec, a, c, net)
+        demo_reconcile.show_decisions(rec)
+
         # ------------------------------------------------------------ 5. reject, then delete
         say("5. CloudFormation Delete, the template now saying OnDeleteWithConnections: reject")
         rejecting = dict(publication, OnDeleteWithConnections="reject")
@@ -921,6 +907,7 @@ def main() -> int:
 
     say("the probe report for B's link (step 4), where this walk-through ends")
     show_probe_report(link_report)
+    note(f"Connect → accepted by A's reconciler (step 3): {waited['connect_to_accepted_s']:.2f} s")
     say("done: every step behaved as expected")
     return 0
 
