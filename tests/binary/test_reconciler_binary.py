@@ -220,6 +220,21 @@ def test_a_deleted_descriptor_keeps_the_link_and_marks_it_gone(
     assert any("ServiceGone" in json.dumps(m) for m in log_messages(reconciler_b))
 
 
+def test_tls_names_that_no_longer_cover_the_alias_are_counted_and_nothing_is_torn_down(
+        reconciler_b, link_then_change, consumer):
+    pub, vpc_id, _, body, change = link_then_change(
+        "tls", TlsNames=["elsewhere.example.com"], Ports=["443/TLS", "7443/TLS"])
+    answer = run(reconciler_b, change)
+    assert answer["consumer"]["tls_mismatches"] == [body["PhysicalResourceId"]], answer
+    assert answer["consumer"]["converged"] == 1, "the port change still applies"
+    [ep] = endpoints_in(consumer, vpc_id)
+    assert ep["VpcEndpointId"] == body["Data"]["EndpointId"] and ep["State"] == "available"
+    [group] = owned_groups(consumer, body["PhysicalResourceId"])
+    assert {p for _, p, _, _ in ingress(group)} == {443, 7443}
+    emf = [line for line in reconciler_b.stdout_lines() if "TlsMismatch" in line]
+    assert emf, tail(reconciler_b)
+
+
 def test_the_schedule_writes_the_probe_targets_once_and_a_quiet_pass_changes_nothing(
         reconciler_b, link_fn, cfn_b, publish, auto_service, consumer, proxy, b_key, probe_rule):
     pub = publish(auto_service, "schedule")
@@ -413,10 +428,20 @@ def test_connect_notifications_accept_listed_and_reject_unlisted_accounts_by_pol
     assert quiet["provider"]["pending"] == 0
     assert mutating(provider_proxy) == [], "nothing pending: no mutating call"
 
-    gone = cfn_a.send(notifying_publisher, cfn_a.event(
-        notifying_publisher, "Delete", "Custom::ServicePublication", "Publication", props,
-        physical_id=body["PhysicalResourceId"]))
-    assert gone["Status"] == "FAILED", "B is connected"
-    left = ec2.describe_vpc_endpoint_connection_notifications(Filters=[
-        {"Name": "service-id", "Values": [service.service_id]}])["ConnectionNotificationSet"]
-    assert left, "a refused Delete removes nothing"
+    def delete(**more) -> dict:
+        return cfn_a.send(notifying_publisher, cfn_a.event(
+            notifying_publisher, "Delete", "Custom::ServicePublication", "Publication",
+            {**props, **more}, physical_id=body["PhysicalResourceId"]))
+
+    def notifications() -> list:
+        return ec2.describe_vpc_endpoint_connection_notifications(Filters=[
+            {"Name": "service-id", "Values": [service.service_id]}])["ConnectionNotificationSet"]
+
+    assert delete()["Status"] == "FAILED", "B is connected"
+    assert notifications(), "a refused Delete removes nothing"
+    assert delete(OnDeleteWithConnections="reject")["Status"] == "SUCCESS"
+    assert notifications() == [], "Delete removes the notification"
+    left = ec2.describe_vpc_endpoint_service_permissions(
+        ServiceId=service.service_id)["AllowedPrincipals"]
+    assert [p["Principal"] for p in left] == [f"arn:aws:iam::{OUTSIDER}:root"], \
+        "Delete removes the principal it added, and only that"

@@ -527,4 +527,22 @@ mod tests {
             "{hosts:?}"
         );
     }
+
+    #[tokio::test]
+    async fn private_dns_turns_on_once_the_provider_verifies_its_name() {
+        let (cloud, r) = linked().await;
+        assert!(!cloud.live_endpoints()[0].private_dns_enabled);
+        cloud
+            .state
+            .lock()
+            .unwrap()
+            .remote_services
+            .get_mut(SERVICE)
+            .unwrap()
+            .private_dns_verified = true;
+        share(&cloud, &descriptor(SERVICE, &[443], true));
+        let report = settle(&cloud, &r, &changed(ParameterOperation::Written)).await;
+        assert_eq!(report.converged, 1, "{report:?}");
+        assert!(cloud.live_endpoints()[0].private_dns_enabled);
+    }
 }
