@@ -151,11 +151,7 @@ async fn publication_over_the_wire_is_idempotent() {
         )
         .await
         .unwrap();
-    assert!(
-        log.mutating().is_empty(),
-        "a repeat made mutating calls: {:?}",
-        log.all()
-    );
+    assert_no_mutating_calls(&log);
 
     let sdk = logged_sdk(&config, &CallLog::default());
     let stored = sdk

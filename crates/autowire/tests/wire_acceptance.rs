@@ -264,11 +264,7 @@ async fn the_publication_allows_its_accounts_and_notifies_once_then_takes_both_b
         .apply(&req(RequestKind::Update), None)
         .await
         .unwrap();
-    assert!(
-        log.mutating().is_empty(),
-        "a repeat made mutating calls: {:?}",
-        log.all()
-    );
+    assert_no_mutating_calls(&log);
 
     publication
         .cleanup(&req(RequestKind::Delete), None)

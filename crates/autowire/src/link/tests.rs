@@ -335,10 +335,8 @@ async fn an_unknown_descriptor_schema_is_refused() {
     assert!(err.reason().contains("schema"), "{}", err.reason());
 }
 
-#[tokio::test]
-async fn private_dns_follows_the_descriptor_when_auto() {
-    let (cloud, link, subnets) = setup();
-    share(&cloud, &descriptor(SERVICE, &[443], true));
+/// The provider verifies its service's private DNS name and publishes it.
+pub(crate) fn verify_private_dns(cloud: &FakeCloud) {
     cloud
         .state
         .lock()
@@ -347,6 +345,13 @@ async fn private_dns_follows_the_descriptor_when_auto() {
         .get_mut(SERVICE)
         .unwrap()
         .private_dns_verified = true;
+    share(cloud, &descriptor(SERVICE, &[443], true));
+}
+
+#[tokio::test]
+async fn private_dns_follows_the_descriptor_when_auto() {
+    let (cloud, link, subnets) = setup();
+    verify_private_dns(&cloud);
     converge(
         &cloud,
         &link,

@@ -532,15 +532,7 @@ mod tests {
     async fn private_dns_turns_on_once_the_provider_verifies_its_name() {
         let (cloud, r) = linked().await;
         assert!(!cloud.live_endpoints()[0].private_dns_enabled);
-        cloud
-            .state
-            .lock()
-            .unwrap()
-            .remote_services
-            .get_mut(SERVICE)
-            .unwrap()
-            .private_dns_verified = true;
-        share(&cloud, &descriptor(SERVICE, &[443], true));
+        crate::link::tests::verify_private_dns(&cloud);
         let report = settle(&cloud, &r, &changed(ParameterOperation::Written)).await;
         assert_eq!(report.converged, 1, "{report:?}");
         assert!(cloud.live_endpoints()[0].private_dns_enabled);

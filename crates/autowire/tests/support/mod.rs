@@ -117,6 +117,15 @@ pub async fn account_config(url: &str, account: &str) -> SdkConfig {
         .await
 }
 
+/// A repeat of what was already done made no mutating call.
+pub fn assert_no_mutating_calls(log: &CallLog) {
+    assert!(
+        log.mutating().is_empty(),
+        "a repeat made mutating calls: {:?}",
+        log.all()
+    );
+}
+
 /// SDK adapters whose every call lands in `log`.
 pub fn logged_sdk(config: &SdkConfig, log: &CallLog) -> Sdk {
     macro_rules! logged {
