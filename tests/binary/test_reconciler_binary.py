@@ -29,6 +29,7 @@ from test_link_binary import (  # noqa: F401  fixtures and helpers of the link's
     b_mutating,
     candidates,
     cfn_a,
+    cnames,
     cfn_b,
     endpoints_in,
     finish,
@@ -36,12 +37,14 @@ from test_link_binary import (  # noqa: F401  fixtures and helpers of the link's
     link_fn,
     link_id,
     link_props,
+    norm,
     owned_groups,
     provider_proxy,
     publish,
     publisher,
     tags,
     vpc_cidr,
+    zones_of,
 )
 from testbed_fixtures import (
     CONSUMER,
@@ -50,6 +53,7 @@ from testbed_fixtures import (
     REGION,
     build_consumer_vpc,
     build_provider_network,
+    build_public_zone,
     subnet_for_az_id,
 )
 
@@ -220,6 +224,22 @@ def test_a_deleted_descriptor_keeps_the_link_and_marks_it_gone(
     assert any("ServiceGone" in json.dumps(m) for m in log_messages(reconciler_b))
 
 
+def test_private_dns_auto_turns_on_once_the_provider_verifies_its_name(
+        reconciler_b, link_then_change, provider, consumer):
+    domain = f"{unique('pdns')}.example.com"
+    zone = build_public_zone(provider, domain).rsplit("/", 1)[-1]
+    pub, vpc_id, _, body, change = link_then_change(
+        "pdns", PrivateDnsName=f"orders.{domain}", PublicHostedZoneId=zone)
+    assert pub.descriptor["private_dns"] == {"name": f"orders.{domain}", "state": "verified"}
+    [before] = endpoints_in(consumer, vpc_id)
+    assert before["PrivateDnsEnabled"] is False, "auto: no verified name when the link was made"
+    answer = run(reconciler_b, change)
+    assert answer["consumer"]["converged"] == 1, f"{answer}\n{tail(reconciler_b)}"
+    [after] = endpoints_in(consumer, vpc_id)
+    assert after["VpcEndpointId"] == body["Data"]["EndpointId"]
+    assert after["PrivateDnsEnabled"] is True
+
+
 def test_tls_names_that_no_longer_cover_the_alias_are_counted_and_nothing_is_torn_down(
         reconciler_b, link_then_change, consumer):
     pub, vpc_id, _, body, change = link_then_change(
@@ -315,6 +335,9 @@ def test_a_stack_update_and_a_reconcile_at_once_make_one_endpoint(
     standing = [e for e in endpoints_in(consumer, vpc_id) if e["State"] != "deleting"]
     assert [e["ServiceName"] for e in standing] == [moved.service_name], standing
     assert answer["Data"]["EndpointId"] == standing[0]["VpcEndpointId"]
+    zone = zones_of(consumer, vpc_id)[pub.domain]
+    regional = standing[0]["DnsEntries"][0]["DnsName"]
+    assert cnames(consumer, zone) == {f"api.{pub.domain}": [norm(regional)]}, "the alias moved"
 
 
 def test_a_pass_with_half_of_b_s_ec2_calls_throttled_converges(
