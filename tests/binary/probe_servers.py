@@ -10,7 +10,9 @@ Everything listens on 127.0.0.1 only; nothing here ever sends a packet anywhere 
 - :class:`TlsServer`: TLS (or, with no certificate, plain TCP) with a per-connection behaviour:
   ``hold`` (handshake, then wait for the peer to close), ``http`` (answer one HTTP/1.1 request
   with ``status``), ``http-silent`` (read the request, never answer), ``http-close`` (read the
-  request, close without an answer), ``garbage`` (answer the ClientHello with plain text).
+  request, close without an answer), ``http-cut`` (answer with a Content-Length 100 bytes
+  longer than the body it sends, then close), ``garbage`` (answer the ClientHello with plain
+  text).
   It records the SNI names, handshake outcomes and HTTP requests it saw.
 - :class:`BlackHole`: a port on which a TCP connect hangs: a listener with backlog 0 that never
   accepts, its accept queue filled by connections opened first, so further SYNs are dropped.
@@ -300,7 +302,7 @@ class TlsServer(_Server):
     path, headers)."""
 
     thread_name = "probe-tls-server"
-    MODES = ("hold", "http", "http-silent", "http-close", "garbage")
+    MODES = ("hold", "http", "http-silent", "http-close", "http-cut", "garbage")
 
     def __init__(self, issued: Optional[Issued] = None, mode: str = "hold", status: int = 200,
                  body: bytes = b"ok\n"):
@@ -354,6 +356,10 @@ class TlsServer(_Server):
             return
         if self.mode == "http-silent":
             self._hold(stream)
+            return
+        if self.mode == "http-cut":
+            head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(self.body) + 100}\r\n\r\n"
+            stream.sendall(head.encode() + self.body)
             return
         reason = REASONS.get(self.status, "Status")
         head = (f"HTTP/1.1 {self.status} {reason}\r\nContent-Type: text/plain\r\n"

@@ -44,6 +44,7 @@ PUBLICATION = "Custom::ServicePublication"
 LINK_TAG = "privatelink-autowire:link-id"
 DESCRIPTOR_TAG = "privatelink-autowire:descriptor"
 DIGEST_TAG = "privatelink-autowire:digest"
+MEMBER_TAG = "privatelink-autowire:alias-of:"  # + link ID: one tag per link on a shared zone
 
 RUN = uuid.uuid4().hex[:6]  # names differ between runs, so a long-lived emulator can be reused
 _n = itertools.count(1)
@@ -312,12 +313,13 @@ def test_create_waits_for_acceptance_then_builds_endpoint_group_and_alias(
     assert [g["GroupId"] for g in ep["Groups"]] == [group["GroupId"]]
     assert pub.descriptor["ports"] == [{"port": 443, "protocol": "TLS"}]
     assert ingress(group) == [("tcp", 443, 443, vpc_cidr(consumer, vpc_id))]
+    assert group["IpPermissionsEgress"] == [], "AWS's default egress rule is removed"
 
     # The alias: a CNAME in a private zone the link made for the TLS name's domain.
     zones = zones_of(consumer, vpc_id)
     assert list(zones) == [pub.domain], zones
     zone_id = zones[pub.domain]
-    assert zone_tags(consumer, zone_id)[LINK_TAG] == lid
+    assert zone_tags(consumer, zone_id)[MEMBER_TAG + lid] == f"api.{pub.domain}"
     dns = [d["DnsName"] for d in ep["DnsEntries"]]
     assert cnames(consumer, zone_id) == {f"api.{pub.domain}": [norm(dns[0])]}
 
@@ -441,8 +443,8 @@ def test_a_create_delivered_again_while_waiting_and_after_gives_one_endpoint(
 # Which of B's EC2 calls the seeded 50 % rule throttles depends only on the order of those calls,
 # which the link makes one after another: each seed is one deterministic run (a change to the
 # link's calls changes what a seed does; the expectations below are for today's order).
-# - 52: 15 of 26 calls throttled; CreateVpcEndpoint is throttled 5 times in a row (all of the
-#   SDK's attempts), so the link itself waits and tries again in a later pass.
+# - 82: 18 calls throttled; CreateVpcEndpoint is throttled 5 times in a row (all of the SDK's
+#   attempts), so the link itself waits and tries again in a later pass.
 # - 7: CreateSecurityGroup is throttled 5 times in a row. The link does not wait that out: only
 #   the endpoint and alias steps pass throttles through `or_wait`; plan (DescribeVpcs,
 #   DescribeSubnets), the group (DescribeSecurityGroups, CreateSecurityGroup,
@@ -458,7 +460,7 @@ def patient_link_fn(consumer, proxy):
         yield h
 
 
-@pytest.mark.parametrize("seed", [52, 7])
+@pytest.mark.parametrize("seed", [82, 7])
 def test_a_create_converges_under_half_of_b_s_ec2_calls_throttled(
         patient_link_fn, cfn_b, publish, auto_service, consumer, proxy, b_key, seed):
     fn = patient_link_fn
@@ -485,7 +487,7 @@ def test_a_create_converges_under_half_of_b_s_ec2_calls_throttled(
     made = [c["action"] for c in calls if not c["throttled"]
             and c["action"] in ("CreateVpcEndpoint", "CreateSecurityGroup")]
     assert made == ["CreateSecurityGroup", "CreateVpcEndpoint"], made
-    if seed == 52:
+    if seed == 82:
         assert throttled.count("CreateVpcEndpoint") == 5
         assert waits_for(fn, "AWS to accept the endpoint change (throttled)"), tail(fn)
 

@@ -36,7 +36,7 @@ HOSTS = {n: "127.0.0.1" for n in (ORDERS, API, ALIAS, OTHER, "a.link.example.com
 STAGES = ["dns", "tcp", "tls", "http"]
 CLASSES = {"dns_nxdomain", "dns_error", "tcp_refused", "tcp_timeout", "tcp_error",
            "tls_name_mismatch", "tls_untrusted", "tls_expired", "tls_handshake", "tls_timeout",
-           "http_status", "http_error", "http_timeout", "deadline"}
+           "http_status", "http_body", "http_error", "http_timeout", "deadline"}
 VALID_DAYS = 30
 TIMEOUT_MS = 3000  # for targets that answer: generous, they take milliseconds
 SHORT_MS = 600  # for targets that never answer
@@ -309,6 +309,7 @@ def test_http_over_tls_200_is_ok_at_http(probe, pki, certs, server):
                     "http": {"path": "/health", "expect_status": 200}})
     succeeded(t, "http")
     assert t["http"]["status"] == 200, t
+    assert t["http"]["body_bytes"] == len(b"ok\n"), "the whole body was read"
     assert {"tcp", "tls", "http"} <= set(t["latency_ms"]), t
     assert t["tls"]["names"], t
     assert len(srv.requests) == 1, srv.requests
@@ -348,6 +349,33 @@ def test_http_connection_closed_without_answer_is_http_error(probe, pki, certs, 
     t = one(probe, {"host": ORDERS, "port": srv.port, "tls": tls(pki),
                     "http": {"path": "/health", "expect_status": 200}})
     failed(t, "http", "http_error")
+
+
+def test_http_body_cut_before_its_length_is_http_error(probe, pki, certs, server):
+    srv = server(certs["good"], mode="http-cut")
+    t = one(probe, {"host": ORDERS, "port": srv.port, "tls": tls(pki),
+                    "http": {"path": "/health", "expect_status": 200}})
+    err = failed(t, "http", "http_error")
+    assert "connection closed after 3 of 103 body bytes" in err["message"], err
+
+
+def test_http_body_must_contain_what_is_expected(probe, server):
+    srv = server(None, mode="http", status=200)
+    target = {"host": ORDERS, "port": srv.port, "http": {"path": "/", "expect_body_contains": "ok"}}
+    succeeded(one(probe, target), "http")
+    target["http"]["expect_body_contains"] = "healthy"
+    err = failed(one(probe, target), "http", "http_body")
+    assert "healthy" in err["message"], err
+
+
+def test_each_address_is_tried_and_the_report_names_the_one_that_answered(probe):
+    # The server listens on 127.0.0.1 only: 127.0.0.2 refuses, then 127.0.0.1 answers.
+    with TcpServer() as srv:
+        t = one(probe, {"host": ORDERS, "port": srv.port},
+                hosts={ORDERS: ["127.0.0.2", "127.0.0.1"]})
+    assert (t["ok"], t["stage"]) == (True, "tcp"), t
+    assert t["addresses"] == ["127.0.0.2", "127.0.0.1"], t
+    assert t["address"] == "127.0.0.1", t
 
 
 # ------------------------------------------------------------------------ several at once

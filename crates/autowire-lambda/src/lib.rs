@@ -9,7 +9,21 @@ use autowire::aws::sdk::Sdk;
 #[cfg(feature = "custom-resources")]
 use autowire::cfn::{HttpResponder, Invocation, Resource, Runtime, RuntimeConfig};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
+use serde_json::value::RawValue;
 use serde_json::Value;
+
+/// The payload, raw: lambda_runtime would otherwise parse it into a `Value` with serde_json's
+/// recursion limit and fail an over-deep event before the handler sees it.
+type Raw = Box<RawValue>;
+
+/// The payload as a JSON value; over-deep (or not JSON) is an error for the caller.
+fn json_of(raw: &RawValue) -> Result<Value, Error> {
+    serde_json::from_str(raw.get()).map_err(|e| {
+        Error::from(format!(
+            "the event is not a JSON value this function can read ({e}); it may be nested deeper than 128 levels"
+        ))
+    })
+}
 
 /// Serve `handler` for every event: it gets the payload and the time Lambda leaves, and answers
 /// a JSON value or an error message (returned to the caller as a Lambda function error).
@@ -20,10 +34,11 @@ where
 {
     lambda_runtime::tracing::init_default_subscriber();
     let handler = &handler;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Raw>| async move {
         let remaining =
             std::time::Duration::from_millis(event.context.deadline.saturating_sub(now_ms()));
-        handler(event.payload, remaining).await.map_err(Error::from)
+        let payload = json_of(&event.payload)?;
+        handler(payload, remaining).await.map_err(Error::from)
     }))
     .await
 }
@@ -34,21 +49,23 @@ pub async fn serve_custom_resources(
     resources: impl FnOnce(Arc<Sdk>) -> Vec<Arc<dyn Resource>>,
 ) -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
+    // A client without the timeout and no-redirect policy is no client: fail init, loudly.
+    let responder = Arc::new(HttpResponder::new()?);
     let sdk = Arc::new(Sdk::from_env().await);
     let runtime = Runtime::new(
         resources(sdk.clone()),
-        Arc::new(HttpResponder::new()),
+        responder,
         sdk,
         RuntimeConfig::from_env(),
     );
     let runtime = &runtime;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Raw>| async move {
         let inv = Invocation::from_deadline_ms(
             event.context.deadline,
             event.context.invoked_function_arn,
         );
         runtime
-            .handle(event.payload, inv)
+            .handle_raw(event.payload.get(), inv)
             .await
             .map_err(Error::from)
     }))
@@ -67,8 +84,9 @@ pub async fn serve_reconciler() -> Result<(), Error> {
     let sdk = Arc::new(Sdk::from_env().await);
     let handler: OnceCell<Handler<Sdk>> = OnceCell::new();
     let (handler, sdk) = (&handler, &sdk);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Raw>| async move {
         let ctx = event.context;
+        let payload = json_of(&event.payload)?;
         let handler = handler
             .get_or_init(|| async {
                 Handler::new(sdk.clone(), Config::from_env(&ctx.invoked_function_arn))
@@ -77,7 +95,7 @@ pub async fn serve_reconciler() -> Result<(), Error> {
         let left = std::time::Duration::from_millis(ctx.deadline.saturating_sub(now_ms()));
         let deadline = tokio::time::Instant::now() + left.saturating_sub(MARGIN);
         handler
-            .handle(&event.payload, &ctx.request_id, deadline)
+            .handle(&payload, &ctx.request_id, deadline)
             .await
             .map_err(|e| Error::from(e.reason()))
     }))

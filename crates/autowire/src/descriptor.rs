@@ -1,7 +1,9 @@
 //! The service descriptor: the one document that crosses accounts (contract §1).
 //!
 //! It is stored as canonical JSON (keys sorted, no insignificant whitespace) with a `digest`
-//! field holding the SHA-256 of the canonical JSON without that field.
+//! field holding the SHA-256 of the canonical JSON without that field. A reader checks the
+//! digest over the JSON as stored, fields it does not know included, so a newer writer's extra
+//! field never makes an older reader refuse the descriptor.
 
 use std::fmt;
 use std::str::FromStr;
@@ -127,12 +129,9 @@ impl Descriptor {
         self
     }
 
+    /// The digest of what this release writes: every field it knows.
     pub fn compute_digest(&self) -> String {
-        let mut value = serde_json::to_value(self).unwrap_or(Value::Null);
-        if let Value::Object(m) = &mut value {
-            m.remove("digest");
-        }
-        hex::encode(Sha256::digest(canonical_json(&value).as_bytes()))
+        digest_of(&serde_json::to_value(self).unwrap_or(Value::Null))
     }
 
     /// The stored form: canonical JSON including the digest.
@@ -140,7 +139,8 @@ impl Descriptor {
         canonical_json(&serde_json::to_value(self).unwrap_or(Value::Null))
     }
 
-    /// Read a stored descriptor: refuse an unknown schema, ignore unknown fields, check the digest.
+    /// Read a stored descriptor: refuse an unknown schema, check the digest over every field
+    /// stored (known or not), then ignore the unknown ones.
     pub fn parse(name: &str, text: &str) -> Result<Self> {
         let bad = |problem: String| Error::BadDescriptor {
             name: name.to_string(),
@@ -156,9 +156,9 @@ impl Descriptor {
             }
             None => return Err(bad("no schema field; is this a privatelink-autowire descriptor?".into())),
         }
+        let expected = digest_of(&value);
         let d: Descriptor =
             serde_json::from_value(value).map_err(|e| bad(format!("invalid: {e}")))?;
-        let expected = d.compute_digest();
         if d.digest != expected {
             return Err(bad(
                 "digest does not match its content; republish it from the provider stack".into(),
@@ -166,6 +166,15 @@ impl Descriptor {
         }
         Ok(d)
     }
+}
+
+/// The lowercase hex SHA-256 of the canonical JSON of `value` without its `digest` field.
+pub fn digest_of(value: &Value) -> String {
+    let mut value = value.clone();
+    if let Value::Object(m) = &mut value {
+        m.remove("digest");
+    }
+    hex::encode(Sha256::digest(canonical_json(&value).as_bytes()))
 }
 
 /// JSON with object keys sorted at every level and no insignificant whitespace.
@@ -228,7 +237,7 @@ pub fn validate_prefix(prefix: &str) -> std::result::Result<(), String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn sample() -> Descriptor {
@@ -281,13 +290,45 @@ mod tests {
     }
 
     #[test]
-    fn round_trip_and_unknown_fields_are_ignored() {
+    fn round_trip() {
         let d = sample();
         let text = d.to_canonical_json();
         assert_eq!(Descriptor::parse("p", &text).unwrap(), d);
-        let mut v: Value = serde_json::from_str(&text).unwrap();
+    }
+
+    /// What a newer writer stores: a field this release does not know, digested with the rest.
+    pub(crate) fn from_a_newer_writer(d: &Descriptor) -> String {
+        let mut v: Value = serde_json::from_str(&d.to_canonical_json()).unwrap();
+        v["future_field"] = serde_json::json!({"nested": [1, "x"], "b": true});
+        v["digest"] = Value::from(digest_of(&v));
+        canonical_json(&v)
+    }
+
+    #[test]
+    fn a_newer_writers_extra_field_is_digested_and_ignored() {
+        let d = sample();
+        let text = from_a_newer_writer(&d);
+        let read = Descriptor::parse("p", &text).unwrap();
+        assert_ne!(read.digest, d.digest, "the extra field is in the digest");
+        assert_eq!(
+            Descriptor {
+                digest: d.digest.clone(),
+                ..read
+            },
+            d
+        );
+        // Key order in what is stored does not matter: the digest is over the canonical form.
+        let v: Value = serde_json::from_str(&text).unwrap();
+        let pretty = serde_json::to_string_pretty(&v).unwrap();
+        assert!(Descriptor::parse("p", &pretty).is_ok());
+    }
+
+    #[test]
+    fn an_unknown_field_added_after_the_digest_fails_it() {
+        let mut v: Value = serde_json::from_str(&sample().to_canonical_json()).unwrap();
         v["future_field"] = Value::from("x");
-        assert_eq!(Descriptor::parse("p", &v.to_string()).unwrap(), d);
+        let e = Descriptor::parse("p", &v.to_string()).unwrap_err();
+        assert!(e.to_string().contains("digest does not match"), "{e}");
     }
 
     #[test]

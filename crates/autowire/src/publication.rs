@@ -14,7 +14,7 @@ use crate::aws::{
     Tier, Zones,
 };
 use crate::cfn::props::Props;
-use crate::cfn::{Answer, Request, Resource, Step};
+use crate::cfn::{Answer, Request, RequestKind, Resource, Step};
 use crate::descriptor::{self, Acceptance, Descriptor, Port, PrivateDns};
 use crate::dns;
 use crate::error::{Error, Result};
@@ -374,19 +374,31 @@ impl<C: ProviderCloud> Publication<C> {
         let (descriptor, mut policy) = self.desired(spec, svc, &home).await?;
         policy.private_dns_record = record;
         let (partition, acceptance) = (&home.partition, descriptor.acceptance);
-        self.converge_access(spec, partition, acceptance, prior.as_ref(), &mut policy)
-            .await?;
+        // A Create that finds its own policy but no descriptor is a retry of one that did not
+        // finish: what it recorded is this Create's to undo if it fails.
+        let fresh = existing_policy.is_none()
+            || (req.kind == RequestKind::Create && existing_descriptor.is_none());
+        let mut record = access::PolicyRecord {
+            name: &policy_param,
+            owner: &owner,
+            stored: existing_policy,
+        };
         let written = self
-            .ensure(
-                &policy_param,
-                existing_policy.as_ref(),
-                &policy.to_canonical_json(),
-                Tier::Standard,
-                &owner,
+            .converge_access(
+                spec,
+                partition,
+                acceptance,
+                prior.as_ref(),
+                &mut policy,
+                &mut record,
             )
             .await;
         let written = match written {
-            Ok(_) => {
+            Ok(()) => self.record_policy(&mut record, &policy).await,
+            Err(e) => Err(e),
+        };
+        let written = match written {
+            Ok(()) => {
                 let value = descriptor.to_canonical_json();
                 let existing = existing_descriptor.as_ref();
                 self.ensure(&name, existing, &value, Tier::Advanced, &owner)
@@ -395,8 +407,10 @@ impl<C: ProviderCloud> Publication<C> {
             Err(e) => Err(e),
         };
         if let Err(e) = written {
-            if existing_policy.is_none() {
+            if fresh && record.stored.is_some() {
                 self.undo_create(&policy_param, &policy).await;
+            } else if fresh {
+                self.release_access_quietly(&policy).await;
             }
             return Err(e);
         }

@@ -4,8 +4,8 @@
 mod support;
 
 use autowire::aws::{
-    EndpointChange, Endpoints, IngressRule, Networks, NewEndpoint, PrivateZones, SecurityGroups,
-    LINK_TAG,
+    EgressRule, EndpointChange, Endpoints, IngressRule, Networks, NewEndpoint, PrivateZones,
+    SecurityGroups, LINK_TAG,
 };
 use support::*;
 
@@ -141,4 +141,68 @@ async fn consumer_adapters_build_change_and_remove_an_endpoint_group_and_zone() 
         .unwrap()
         .iter()
         .all(|(z, _)| z.id != zone.id));
+}
+
+/// A new group comes with AWS's default egress (all IPv4 out); the adapter sees it, revokes
+/// exactly it, and a tag lookup then sees none.
+#[tokio::test]
+async fn a_new_group_has_the_default_egress_and_revoking_it_leaves_none() {
+    let Some(url) = emulator_url() else { return };
+    let config = account_config(&url, CONSUMER).await;
+    let sdk = logged_sdk(&config, &CallLog::default());
+    let (vpc, _) = vpc_with_subnets(&config, 41, &["use1-az1"]).await;
+    let link = format!("link-egress-{}", unique());
+    let tags = vec![(LINK_TAG.to_string(), link.clone())];
+    let id = sdk
+        .create_group(&vpc, &format!("pla-{link}"), "wire test", &tags)
+        .await
+        .unwrap();
+    let group = sdk.group(&id).await.unwrap().expect("the new group");
+    assert_eq!(group.egress, vec![EgressRule::aws_default()]);
+    sdk.revoke_egress(&id, &group.egress).await.unwrap();
+    assert_eq!(sdk.group(&id).await.unwrap().unwrap().egress, vec![]);
+    let tagged = sdk.groups_tagged(LINK_TAG, &link).await.unwrap();
+    assert_eq!(tagged.len(), 1);
+    assert!(tagged[0].egress.is_empty(), "{tagged:?}");
+    assert!(sdk.group("sg-00000000000000000").await.unwrap().is_none());
+    sdk.delete_group(&id).await.unwrap();
+}
+
+/// Zone tags change key by key (add and remove in one call), and the caller reference is read
+/// back: what links sharing a zone rely on.
+#[tokio::test]
+async fn zone_tags_change_key_by_key_and_the_caller_reference_reads_back() {
+    let Some(url) = emulator_url() else { return };
+    let config = account_config(&url, CONSUMER).await;
+    let sdk = logged_sdk(&config, &CallLog::default());
+    let (vpc, _) = vpc_with_subnets(&config, 42, &["use1-az1"]).await;
+    let reference = format!("link-wire-{}", unique());
+    let a = (
+        "privatelink-autowire:alias-of:link-a".to_string(),
+        "a.shared.example".to_string(),
+    );
+    let zone = sdk
+        .create_private_zone("shared.example", &vpc, &reference, std::slice::from_ref(&a))
+        .await
+        .unwrap();
+    assert_eq!(
+        sdk.caller_reference(&zone.id).await.unwrap(),
+        Some(reference)
+    );
+    let b = (
+        "privatelink-autowire:alias-of:link-b".to_string(),
+        "b.shared.example".to_string(),
+    );
+    sdk.change_zone_tags(
+        &zone.id,
+        std::slice::from_ref(&b),
+        std::slice::from_ref(&a.0),
+    )
+    .await
+    .unwrap();
+    let tags = sdk.zone_tags(&zone.id).await.unwrap().unwrap();
+    assert_eq!(tags.into_iter().collect::<Vec<_>>(), vec![b.clone()]);
+    sdk.delete_zone(&zone.id).await.unwrap();
+    assert_eq!(sdk.zone_tags(&zone.id).await.unwrap(), None);
+    assert_eq!(sdk.caller_reference(&zone.id).await.unwrap(), None);
 }

@@ -528,11 +528,41 @@ pub struct IngressRule {
     pub cidr: String,
 }
 
+/// Where an egress rule lets traffic go.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum EgressTarget {
+    Ipv4(String),
+    Ipv6(String),
+    PrefixList(String),
+    Group(String),
+}
+
+/// One egress rule as EC2 reports it: protocol (`-1`: all), port range (none: every port), and
+/// one destination.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EgressRule {
+    pub protocol: String,
+    pub ports: Option<(i32, i32)>,
+    pub to: EgressTarget,
+}
+
+impl EgressRule {
+    /// The rule AWS gives every new group: all IPv4 traffic out.
+    pub fn aws_default() -> Self {
+        EgressRule {
+            protocol: "-1".into(),
+            ports: None,
+            to: EgressTarget::Ipv4("0.0.0.0/0".into()),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SecurityGroup {
     pub id: String,
     pub vpc_id: String,
     pub rules: Vec<IngressRule>,
+    pub egress: Vec<EgressRule>,
 }
 
 /// VPC security groups.
@@ -550,6 +580,10 @@ pub trait SecurityGroups: Send + Sync {
     ) -> Result<String>;
     async fn authorize(&self, group_id: &str, rules: &[IngressRule]) -> Result<()>;
     async fn revoke(&self, group_id: &str, rules: &[IngressRule]) -> Result<()>;
+    /// One group by ID; `None` if it does not exist.
+    async fn group(&self, group_id: &str) -> Result<Option<SecurityGroup>>;
+    /// Remove egress rules (the rules as [`SecurityGroup::egress`] gives them).
+    async fn revoke_egress(&self, group_id: &str, rules: &[EgressRule]) -> Result<()>;
     /// Deleting what is already gone is success; a group still in use is a retryable error.
     async fn delete_group(&self, group_id: &str) -> Result<()>;
 }
@@ -573,6 +607,18 @@ pub trait PrivateZones: Send + Sync {
     /// Deleting what is already gone is success. A zone that still holds records other than
     /// its SOA and NS is refused (`HostedZoneNotEmpty`).
     async fn delete_zone(&self, zone_id: &str) -> Result<()>;
+    /// The zone's tags; `None` if the zone is gone.
+    async fn zone_tags(&self, zone_id: &str) -> Result<Option<BTreeMap<String, String>>>;
+    /// Add and remove tags in one change (each key on its own: no read-modify-write).
+    async fn change_zone_tags(
+        &self,
+        zone_id: &str,
+        add: &[(String, String)],
+        remove: &[String],
+    ) -> Result<()>;
+    /// The caller reference the zone was created with; `None` if it is gone or not this
+    /// account's to read.
+    async fn caller_reference(&self, zone_id: &str) -> Result<Option<String>>;
 }
 
 /// The probe's schedule: an EventBridge rule whose one target is the probe, with a constant input.

@@ -16,6 +16,7 @@ use super::{
 
 mod acm;
 mod consumer;
+mod egress;
 mod events;
 mod provider;
 mod route53;

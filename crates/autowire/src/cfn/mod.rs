@@ -12,6 +12,7 @@
 //!   the request and the progress so far, until done or until the resource's ServiceTimeout.
 
 mod envelope;
+mod payload;
 pub mod props;
 mod request;
 pub mod responder;
@@ -31,14 +32,14 @@ use serde_json::Value;
 use tokio::time::Instant;
 use tracing::{error, info, warn, Instrument};
 
-use crate::aws::Functions;
+use crate::aws::{Descriptors, Functions, Owner, Tier};
 use crate::error::{truncate_reason, Error, Result};
 
 use envelope::{build_response, Envelope, Verdict};
 pub use request::{Answer, Request, RequestKind, Resource, Step};
-#[cfg(feature = "aws")]
-pub use responder::HttpResponder;
 pub use responder::Responder;
+#[cfg(feature = "aws")]
+pub use responder::{HttpResponder, ResponderInitError};
 
 /// CloudFormation refuses response bodies larger than this.
 pub const MAX_RESPONSE_BYTES: usize = 4096;
@@ -68,6 +69,24 @@ pub struct Continuation {
     /// that did not fit in the previous invocation.
     #[serde(default)]
     pub not_before_ms: u64,
+    /// This continuation's identity: unique per hand-over, the same on every delivery of the
+    /// one payload (Lambda's retries), so two chains of one request tell each other apart.
+    #[serde(default)]
+    pub chain: String,
+}
+
+/// Who the round-0 invocation is: CloudFormation's event, of which there is one per request.
+const EVENT_CHAIN: &str = "event";
+
+/// A fresh hand-over identity (unique within the function: time, process and a counter).
+fn new_chain(round: u32) -> String {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("r{round}-{nanos:x}-{n:x}-{:x}", std::process::id())
 }
 
 /// A hand-over needs this much of the invocation left: the asynchronous invoke, and a FAILED
@@ -97,8 +116,17 @@ impl Invocation {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
-    Answered { status: String },
-    Continued { round: u32 },
+    Answered {
+        status: String,
+    },
+    Continued {
+        round: u32,
+    },
+    /// A redelivered invocation whose request another chain has taken over (it handed over
+    /// before it was cut short): it stops without answering.
+    StoodDown {
+        round: u32,
+    },
 }
 
 /// Invocation failures that could not be answered to CloudFormation.
@@ -148,6 +176,8 @@ pub struct Runtime {
     responder: Arc<dyn Responder>,
     functions: Arc<dyn Functions>,
     config: RuntimeConfig,
+    /// Where steps are claimed (see [`Runtime::with_claims`]); none: not guarded.
+    claims: Option<(Arc<dyn Descriptors>, String)>,
 }
 
 /// How much of the invocation's remaining time is kept back to answer.
@@ -174,13 +204,137 @@ impl Runtime {
             responder,
             functions,
             config,
+            claims: None,
         }
+    }
+
+    /// Guard against two chains of one request (a hand-over, then Lambda's retry of the
+    /// invocation that made it): each step past round `r` (a continuation starting round `r`,
+    /// or round `r - 1` answering) first claims `{prefix}/{RequestId}/{r}` in Parameter Store,
+    /// create-if-absent, with its chain's identity. The claim is won once; a redelivery of the
+    /// winner's own payload finds its own identity and goes on; any other stands down without
+    /// answering. A claim that can't be made for another reason (access) is logged and the
+    /// invocation goes on, as it would unguarded.
+    pub fn with_claims(mut self, store: Arc<dyn Descriptors>, prefix: impl Into<String>) -> Self {
+        self.claims = Some((store, prefix.into().trim_end_matches('/').to_string()));
+        self
+    }
+
+    /// The name of the request's marker `what` (`step-{r}`, `handover-{r}`).
+    fn marker(&self, request_id: &str, what: &str) -> Option<(&Arc<dyn Descriptors>, String)> {
+        let (store, prefix) = self.claims.as_ref()?;
+        let id: String = request_id
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(200)
+            .collect();
+        Some((store, format!("{prefix}/{id}/{what}")))
+    }
+
+    /// Note, before the asynchronous invoke, that round `round` hands over: an answer of that
+    /// round (a redelivery) then claims its step first. Best effort.
+    async fn note_handover(&self, req: &Request, round: u32) {
+        let Some((store, name)) = self.marker(&req.request_id, &format!("handover-{round}")) else {
+            return;
+        };
+        let owner = Owner {
+            stack_id: req.stack_id.clone(),
+            logical_id: req.logical_id.clone(),
+        };
+        match store.create(&name, "1", Tier::Standard, &owner).await {
+            Ok(()) => {}
+            Err(e) if e.aws_code() == Some("ParameterAlreadyExists") => {}
+            Err(e) => warn!(marker = %name, error = %e, "could not note the hand-over"),
+        }
+    }
+
+    /// May answering round `round` leave a second chain answering too? Only when some delivery
+    /// of that round handed over (a read; unreadable counts as yes).
+    async fn handed_over(&self, env: &Envelope, round: u32) -> bool {
+        let Some((store, name)) = self.marker(&env.request_id, &format!("handover-{round}")) else {
+            return false;
+        };
+        !matches!(store.read(&name).await, Ok(None))
+    }
+
+    /// Claim step `slot` of the request for `chain`: `true` when it is this chain's.
+    async fn claim(&self, env: &Envelope, slot: u32, chain: &str) -> bool {
+        let Some((store, name)) = self.marker(&env.request_id, &format!("step-{slot}")) else {
+            return true;
+        };
+        let owner = Owner {
+            stack_id: env.stack_id.clone(),
+            logical_id: env.logical_id.clone(),
+        };
+        let held = match store.create(&name, chain, Tier::Standard, &owner).await {
+            Ok(()) => return true,
+            Err(e) if e.aws_code() == Some("ParameterAlreadyExists") => store.read(&name).await,
+            Err(e) => {
+                warn!(claim = %name, error = %e, "could not claim the step; going on unguarded");
+                return true;
+            }
+        };
+        match held {
+            Ok(Some(p)) if p.value != chain => {
+                info!(claim = %name, held_by = %p.value, "another chain has this request; standing down");
+                false
+            }
+            Ok(_) => true,
+            Err(e) => {
+                warn!(claim = %name, error = %e, "could not read the claim; going on unguarded");
+                true
+            }
+        }
+    }
+
+    /// Handle one Lambda invocation from its raw payload. An event nested deeper than
+    /// serde_json's limit is answered FAILED when its top level names a usable ResponseURL.
+    pub async fn handle_raw(
+        &self,
+        text: &str,
+        inv: Invocation,
+    ) -> Result<Outcome, InvocationError> {
+        let head = match payload::parse(text) {
+            Ok(event) => return self.handle(event, inv).await,
+            Err(payload::Unparsed::NotJson(e)) => {
+                return Err(InvocationError::NotARequest(format!("not JSON: {e}")))
+            }
+            Err(payload::Unparsed::TooDeep { head }) => head,
+        };
+        let env = head.as_ref().and_then(Envelope::read).ok_or_else(|| {
+            InvocationError::NotARequest(
+                "nested deeper than 128 levels, with no ResponseURL at its top".into(),
+            )
+        })?;
+        self.check_url(&env)?;
+        warn!(request_id = %env.request_id, "request nested too deeply; answering FAILED");
+        let reason = "the request is nested too deeply (over 128 levels of JSON); check the custom resource's properties in the template";
+        self.answer(
+            &env,
+            Verdict::Failed(reason.into()),
+            Instant::now() + inv.remaining,
+        )
+        .await
+    }
+
+    fn check_url(&self, env: &Envelope) -> Result<(), InvocationError> {
+        url_guard::check(&env.url, self.config.insecure_url_prefix.as_deref()).map_err(|refused| {
+            error!(url = %refused.redacted, why = refused.why, "refusing ResponseURL; nothing sent");
+            refused.into()
+        })
     }
 
     /// Handle one Lambda invocation: a CloudFormation request or a continuation of one.
     pub async fn handle(&self, event: Value, inv: Invocation) -> Result<Outcome, InvocationError> {
         let started = Instant::now();
-        let (raw, progress, started_at_ms, round, not_before_ms) = match event.get(CONTINUATION_KEY)
+        let (raw, progress, started_at_ms, round, not_before_ms, chain) = match event
+            .get(CONTINUATION_KEY)
         {
             Some(c) => {
                 let c: Continuation = serde_json::from_value(c.clone())
@@ -191,17 +345,14 @@ impl Runtime {
                     c.started_at_ms,
                     c.round,
                     c.not_before_ms,
+                    c.chain,
                 )
             }
-            None => (event, None, now_ms(), 0, 0),
+            None => (event, None, now_ms(), 0, 0, EVENT_CHAIN.to_string()),
         };
         let mut env = Envelope::read(&raw)
             .ok_or_else(|| InvocationError::NotARequest("no ResponseURL".into()))?;
-        if let Err(refused) = url_guard::check(&env.url, self.config.insecure_url_prefix.as_deref())
-        {
-            error!(url = %refused.redacted, why = refused.why, "refusing ResponseURL; nothing sent");
-            return Err(refused.into());
-        }
+        self.check_url(&env)?;
         let span = tracing::info_span!(
             "invocation",
             stack = %env.stack_id,
@@ -213,38 +364,53 @@ impl Runtime {
         );
         async move {
             let deadline = started + inv.remaining.saturating_sub(safety_margin(inv.remaining));
-            let verdict =
-                match serde_json::from_value::<CloudFormationCustomResourceRequest>(raw.clone()) {
-                    Err(e) => Verdict::Failed(truncate_reason(&format!(
-                    "malformed CloudFormation request: {e}; check the template's custom resource"
-                ))),
-                    Ok(typed) => {
-                        let req = Request::from_event(typed);
-                        env.failed_create_id = self
-                            .resources
-                            .iter()
-                            .find(|r| r.resource_type() == req.resource_type)
-                            .and_then(|r| r.failed_create_physical_id(&req));
-                        match self
-                            .drive(
-                                &req,
-                                &raw,
-                                Pass {
-                                    progress,
-                                    started_at_ms,
-                                    round,
-                                    not_before_ms,
-                                },
-                                deadline,
-                                &inv,
-                            )
-                            .await
-                        {
-                            Some(v) => v,
-                            None => return Ok(Outcome::Continued { round: round + 1 }),
+            // A continuation takes its round; a second chain's (or a late one) stands down.
+            if round > 0 && !self.claim(&env, round, &chain).await {
+                return Ok(Outcome::StoodDown { round });
+            }
+            let mut passed = false;
+            let verdict = match Request::parse(&raw) {
+                Err(reason) => Verdict::Failed(reason),
+                Ok(req) => {
+                    env.failed_create_id = self
+                        .resources
+                        .iter()
+                        .find(|r| r.resource_type() == req.resource_type)
+                        .and_then(|r| r.failed_create_physical_id(&req));
+                    match self
+                        .drive(
+                            &req,
+                            &raw,
+                            Pass {
+                                progress,
+                                started_at_ms,
+                                round,
+                                not_before_ms,
+                            },
+                            deadline,
+                            (&inv, &mut passed),
+                        )
+                        .await
+                    {
+                        Some(v) => v,
+                        None => {
+                            return Ok(Outcome::Continued {
+                                round: round.saturating_add(1),
+                            })
                         }
                     }
-                };
+                }
+            };
+            // Answering moves past this round. When a delivery of this round handed over (one
+            // cut short right after its invoke, redelivered now), the step is claimed like a
+            // continuation's start, so only one chain answers. An invocation that ran no pass
+            // (its answer follows from the payload) never handed over.
+            if (round > 0 || passed)
+                && self.handed_over(&env, round).await
+                && !self.claim(&env, round.saturating_add(1), &chain).await
+            {
+                return Ok(Outcome::StoodDown { round });
+            }
             self.answer(&env, verdict, deadline + safety_margin(inv.remaining))
                 .await
         }
@@ -259,7 +425,7 @@ impl Runtime {
         raw: &Value,
         pass: Pass,
         deadline: Instant,
-        inv: &Invocation,
+        (inv, passed): (&Invocation, &mut bool),
     ) -> Option<Verdict> {
         let Pass {
             mut progress,
@@ -296,7 +462,9 @@ impl Runtime {
             Ok(b) => b,
             Err(e) => return Some(Verdict::Failed(e.reason())),
         };
-        let budget_end_ms = started_at_ms + budget.as_millis() as u64;
+        let budget_end_ms = started_at_ms.saturating_add(budget.as_millis() as u64);
+        // From here on this invocation may hand over (and an earlier delivery of it may have).
+        *passed = true;
         // The rest of a wait the previous invocation could not finish.
         let rest = Duration::from_millis(not_before_ms.saturating_sub(now_ms()));
         if !rest.is_zero() {
@@ -422,10 +590,12 @@ impl Runtime {
             request: raw.clone(),
             progress: progress.clone(),
             started_at_ms,
-            round: round + 1,
+            round: round.saturating_add(1),
             not_before_ms: now_ms() + (after - slept).as_millis() as u64,
+            chain: new_chain(round.saturating_add(1)),
         };
         let payload = serde_json::json!({ CONTINUATION_KEY: &cont });
+        self.note_handover(req, round).await;
         Some(
             match self
                 .functions
@@ -433,7 +603,10 @@ impl Runtime {
                 .await
             {
                 Ok(()) => {
-                    info!(round = round + 1, "continuing in a new invocation");
+                    info!(
+                        round = round.saturating_add(1),
+                        "continuing in a new invocation"
+                    );
                     None
                 }
                 Err(e) => {

@@ -35,10 +35,35 @@ pub struct Request {
     pub old_props: Option<Value>,
 }
 
+/// The request types CloudFormation sends to custom resources.
+const REQUEST_TYPES: [&str; 3] = ["Create", "Update", "Delete"];
+
+fn unsupported(kind: &str) -> String {
+    truncate_reason(&format!(
+        "request type '{kind}' is not supported (custom resources get Create, Update or Delete); check what sent this event"
+    ))
+}
+
 impl Request {
-    pub(super) fn from_event(event: CloudFormationCustomResourceRequest) -> Self {
+    /// The typed request, or the Reason of the FAILED answer: a request type this runtime does
+    /// not serve, or a malformed request.
+    pub(super) fn parse(raw: &Value) -> std::result::Result<Self, String> {
+        let kind = raw.get("RequestType").and_then(Value::as_str);
+        if let Some(kind) = kind.filter(|k| !REQUEST_TYPES.contains(k)) {
+            return Err(unsupported(kind));
+        }
+        let typed = serde_json::from_value::<CloudFormationCustomResourceRequest>(raw.clone())
+            .map_err(|e| {
+                truncate_reason(&format!(
+                    "malformed CloudFormation request: {e}; check the template's custom resource"
+                ))
+            })?;
+        Self::from_event(typed).ok_or_else(|| unsupported(kind.unwrap_or("?")))
+    }
+
+    fn from_event(event: CloudFormationCustomResourceRequest) -> Option<Self> {
         use CloudFormationCustomResourceRequest as E;
-        match event {
+        Some(match event {
             E::Create(r) => Request {
                 kind: RequestKind::Create,
                 request_id: r.request_id,
@@ -74,8 +99,8 @@ impl Request {
             },
             // The enum is non-exhaustive; a new request type is answered as unsupported.
             #[allow(unreachable_patterns)]
-            _ => unreachable!("CloudFormation has only Create, Update and Delete"),
-        }
+            _ => return None,
+        })
     }
 
     /// The account and region of the function that serves this request, from its ServiceToken.

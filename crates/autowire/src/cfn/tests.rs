@@ -277,6 +277,35 @@ async fn malformed_request_answers_failed() {
 }
 
 #[tokio::test]
+async fn an_unsupported_request_type_answers_failed_once_naming_it() {
+    for (kind, physical) in [("Import", Some("phys-1")), ("Frobnicate\nnow", None)] {
+        let b = bed();
+        let mut e = event("Create", json!({"Mode": "ok"}));
+        e["RequestType"] = json!(kind);
+        if let Some(p) = physical {
+            e["PhysicalResourceId"] = json!(p);
+        }
+        let out = b.runtime.handle(e, inv(60)).await.unwrap();
+        assert_eq!(
+            out,
+            Outcome::Answered {
+                status: "FAILED".into()
+            }
+        );
+        let a = b.only_answer();
+        let reason = a["Reason"].as_str().unwrap();
+        let shown = kind.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            reason.starts_with(&format!("request type '{shown}' is not supported")),
+            "{reason}"
+        );
+        let want = physical.map_or("autowire-create-failed:req-1".to_string(), String::from);
+        assert_eq!(a["PhysicalResourceId"], want.as_str());
+        assert_eq!(b.resource.calls.load(Ordering::SeqCst), 0);
+    }
+}
+
+#[tokio::test]
 async fn unknown_resource_type_answers_failed() {
     let b = bed();
     let mut e = event("Create", json!({}));
@@ -512,4 +541,176 @@ async fn a_wait_longer_than_the_invocation_is_waited_out_not_polled_in_a_storm()
         "no pass before its time"
     );
     assert!(b.answers().is_empty());
+}
+
+/// A bed whose runtime claims its steps in the fake Parameter Store.
+fn claiming_bed() -> Bed {
+    let mut b = bed();
+    let runtime = std::mem::replace(
+        &mut b.runtime,
+        Runtime::new(
+            vec![],
+            b.recorder.clone(),
+            b.cloud.clone(),
+            RuntimeConfig::default(),
+        ),
+    );
+    b.runtime = runtime.with_claims(b.cloud.clone(), "/claims/");
+    b
+}
+
+impl Bed {
+    fn next_continuation(&self) -> Option<Value> {
+        let mut s = self.cloud.state.lock().unwrap();
+        (!s.invocations.is_empty()).then(|| s.invocations.remove(0).1)
+    }
+
+    /// Deliver every continuation started so far (and those they start), oldest first.
+    async fn drain(&self) -> Vec<Outcome> {
+        let mut outs = Vec::new();
+        while let Some(payload) = self.next_continuation() {
+            outs.push(self.runtime.handle(payload, inv(40)).await.unwrap());
+        }
+        outs
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_redelivered_event_that_had_handed_over_stands_down() {
+    let b = claiming_bed();
+    let e = event("Create", json!({"Mode": "wait"}));
+    // The first delivery hands over, then dies before Lambda hears back; its chain runs to the end.
+    let out = b.runtime.handle(e.clone(), inv(40)).await.unwrap();
+    assert_eq!(out, Outcome::Continued { round: 1 });
+    b.drain().await;
+    assert_eq!(b.only_answer()["PhysicalResourceId"], "waited-2");
+    // Lambda's retry of the first delivery: the same event. Its pass waits again and hands over;
+    // that second chain finds the step taken and stands down.
+    let out = b.runtime.handle(e, inv(40)).await.unwrap();
+    assert_eq!(out, Outcome::Continued { round: 1 });
+    assert_eq!(b.drain().await, vec![Outcome::StoodDown { round: 1 }]);
+    assert_eq!(b.answers().len(), 1, "one answer per request");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_redelivered_event_that_finds_the_work_done_stands_down_before_answering() {
+    let b = claiming_bed();
+    // The first delivery handed over; its chain answered. The retry's pass is done at once.
+    b.runtime
+        .handle(event("Create", json!({"Mode": "wait"})), inv(40))
+        .await
+        .unwrap();
+    b.drain().await;
+    let out = b
+        .runtime
+        .handle(event("Create", json!({"Mode": "ok"})), inv(40))
+        .await
+        .unwrap();
+    assert_eq!(out, Outcome::StoodDown { round: 0 });
+    assert_eq!(b.answers().len(), 1, "one answer per request");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_redelivery_that_runs_before_the_continuation_leaves_one_chain() {
+    let b = claiming_bed();
+    let e = event("Create", json!({"Mode": "wait"}));
+    b.runtime.handle(e.clone(), inv(40)).await.unwrap();
+    // The retry comes before the first continuation started: it hands over a second one.
+    let out = b.runtime.handle(e, inv(40)).await.unwrap();
+    assert_eq!(out, Outcome::Continued { round: 1 });
+    let outs = b.drain().await;
+    assert!(
+        outs.contains(&Outcome::StoodDown { round: 1 }),
+        "the second chain stands down at its first step: {outs:?}"
+    );
+    assert_eq!(b.only_answer()["PhysicalResourceId"], "waited-2");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_redelivered_continuation_goes_on_and_still_answers_once() {
+    let b = claiming_bed();
+    b.runtime
+        .handle(event("Create", json!({"Mode": "wait"})), inv(40))
+        .await
+        .unwrap();
+    let first = b.next_continuation().unwrap();
+    // The continuation hands over, then dies; Lambda delivers its payload again.
+    let out = b.runtime.handle(first.clone(), inv(40)).await.unwrap();
+    assert_eq!(out, Outcome::Continued { round: 2 });
+    let out = b.runtime.handle(first, inv(40)).await.unwrap();
+    assert_eq!(
+        out,
+        Outcome::Continued { round: 2 },
+        "its own payload again: the step is still its own"
+    );
+    let outs = b.drain().await;
+    assert!(outs.contains(&Outcome::StoodDown { round: 2 }), "{outs:?}");
+    assert_eq!(b.only_answer()["PhysicalResourceId"], "waited-2");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_redelivery_cut_short_before_its_answer_still_answers() {
+    let b = claiming_bed();
+    // A delivery that claimed its answer's step and died before the PUT: the retry answers.
+    b.runtime
+        .handle(event("Create", json!({"Mode": "ok"})), inv(60))
+        .await
+        .unwrap();
+    b.recorder.puts.lock().unwrap().clear();
+    let out = b
+        .runtime
+        .handle(event("Create", json!({"Mode": "ok"})), inv(60))
+        .await
+        .unwrap();
+    assert!(matches!(out, Outcome::Answered { .. }));
+    assert_eq!(b.only_answer()["Status"], "SUCCESS");
+}
+
+#[tokio::test]
+async fn an_event_nested_too_deeply_is_answered_failed() {
+    let b = bed();
+    let deep = format!("{}1{}", "[".repeat(300), "]".repeat(300));
+    let e = event("Create", json!({"Mode": "ok"})).to_string().replace(
+        r#"{"Mode":"ok"}"#,
+        &format!(r#"{{"Mode":"ok","Deep":{deep}}}"#),
+    );
+    assert!(serde_json::from_str::<Value>(&e).is_err(), "over the limit");
+    let out = b.runtime.handle_raw(&e, inv(60)).await.unwrap();
+    assert_eq!(
+        out,
+        Outcome::Answered {
+            status: "FAILED".into()
+        }
+    );
+    let a = b.only_answer();
+    assert!(a["Reason"].as_str().unwrap().contains("nested too deeply"));
+    assert_eq!(a["RequestId"], "req-1");
+    assert_eq!(a["PhysicalResourceId"], "autowire-create-failed:req-1");
+    assert_eq!(b.resource.calls.load(Ordering::SeqCst), 0);
+    // A continuation nested too deeply is answered through the request it carries.
+    let cont = format!(r#"{{"{CONTINUATION_KEY}":{{"request":{e},"progress":{deep}}}}}"#);
+    b.runtime.handle_raw(&cont, inv(60)).await.unwrap();
+    assert_eq!(b.answers().len(), 2);
+    // Without a ResponseURL at its top, it is an error, not an answer.
+    let bare = format!(r#"{{"Deep":{deep}}}"#);
+    assert!(matches!(
+        b.runtime.handle_raw(&bare, inv(60)).await,
+        Err(InvocationError::NotARequest(_))
+    ));
+    assert_eq!(b.answers().len(), 2);
+}
+
+#[tokio::test]
+async fn an_answer_without_a_hand_over_writes_no_marker() {
+    let b = claiming_bed();
+    b.runtime
+        .handle(event("Create", json!({"Mode": "ok"})), inv(60))
+        .await
+        .unwrap();
+    b.runtime
+        .handle(event("Create", json!({"Mode": "error"})), inv(60))
+        .await
+        .unwrap();
+    assert_eq!(b.answers().len(), 2, "two deliveries, neither handed over");
+    assert!(b.cloud.state.lock().unwrap().params.is_empty());
 }

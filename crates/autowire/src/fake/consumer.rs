@@ -8,8 +8,8 @@ use async_trait::async_trait;
 
 use super::{FakeCloud, FakeZone, State, REGION};
 use crate::aws::{
-    Endpoint, EndpointChange, Endpoints, HostedZone, IngressRule, Networks, NewEndpoint,
-    PrivateZones, SecurityGroup, SecurityGroups, Subnet,
+    EgressRule, Endpoint, EndpointChange, Endpoints, HostedZone, IngressRule, Networks,
+    NewEndpoint, PrivateZones, SecurityGroup, SecurityGroups, Subnet,
 };
 use crate::error::{Error, Result};
 
@@ -376,6 +376,8 @@ impl SecurityGroups for FakeCloud {
                     id: id.clone(),
                     vpc_id: vpc_id.to_string(),
                     rules: Vec::new(),
+                    // As AWS: every new group may send anything anywhere.
+                    egress: vec![EgressRule::aws_default()],
                 },
                 name: name.to_string(),
                 tags: tags.iter().cloned().collect(),
@@ -404,15 +406,23 @@ impl SecurityGroups for FakeCloud {
     }
 
     async fn revoke(&self, group_id: &str, rules: &[IngressRule]) -> Result<()> {
-        const OP: &str = "ec2:RevokeSecurityGroupIngress";
-        self.call(OP, true).await?;
-        let mut s = self.state.lock().unwrap();
-        let g = s
-            .groups
-            .get_mut(group_id)
-            .ok_or_else(|| no_group(OP, group_id))?;
-        g.group.rules.retain(|r| !rules.contains(r));
-        Ok(())
+        self.change_group("ec2:RevokeSecurityGroupIngress", group_id, |g| {
+            g.rules.retain(|r| !rules.contains(r))
+        })
+        .await
+    }
+
+    async fn group(&self, group_id: &str) -> Result<Option<SecurityGroup>> {
+        self.call("ec2:DescribeSecurityGroups", false).await?;
+        let s = self.state.lock().unwrap();
+        Ok(s.groups.get(group_id).map(|g| g.group.clone()))
+    }
+
+    async fn revoke_egress(&self, group_id: &str, rules: &[EgressRule]) -> Result<()> {
+        self.change_group("ec2:RevokeSecurityGroupEgress", group_id, |g| {
+            g.egress.retain(|r| !rules.contains(r))
+        })
+        .await
     }
 
     async fn delete_group(&self, group_id: &str) -> Result<()> {
@@ -431,6 +441,25 @@ impl SecurityGroups for FakeCloud {
             ));
         }
         s.groups.remove(group_id);
+        Ok(())
+    }
+}
+
+impl FakeCloud {
+    /// One mutating call `op` that changes a group (which must exist).
+    async fn change_group(
+        &self,
+        op: &'static str,
+        group_id: &str,
+        change: impl FnOnce(&mut SecurityGroup),
+    ) -> Result<()> {
+        self.call(op, true).await?;
+        let mut s = self.state.lock().unwrap();
+        let g = s
+            .groups
+            .get_mut(group_id)
+            .ok_or_else(|| no_group(op, group_id))?;
+        change(&mut g.group);
         Ok(())
     }
 }
@@ -534,7 +563,54 @@ impl PrivateZones for FakeCloud {
             }
         }
     }
+
+    async fn zone_tags(&self, zone_id: &str) -> Result<Option<BTreeMap<String, String>>> {
+        self.call("route53:ListTagsForResource", false).await?;
+        let s = self.state.lock().unwrap();
+        Ok(s.hosted_zones.get(zone_id).map(|z| z.tags.clone()))
+    }
+
+    async fn change_zone_tags(
+        &self,
+        zone_id: &str,
+        add: &[(String, String)],
+        remove: &[String],
+    ) -> Result<()> {
+        const OP: &str = "route53:ChangeTagsForResource";
+        self.call(OP, true).await?;
+        let mut s = self.state.lock().unwrap();
+        let z = s.hosted_zones.get_mut(zone_id).ok_or_else(|| {
+            Error::aws(
+                OP,
+                "NoSuchHostedZone",
+                format!("No hosted zone found with ID: {zone_id}"),
+            )
+        })?;
+        let mut tags = z.tags.clone();
+        tags.retain(|k, _| !remove.contains(k));
+        tags.extend(add.iter().cloned());
+        if tags.len() > MAX_ZONE_TAGS {
+            return Err(Error::aws(
+                OP,
+                "InvalidInput",
+                "Number of tags exceeds the limit of 50",
+            ));
+        }
+        z.tags = tags;
+        Ok(())
+    }
+
+    async fn caller_reference(&self, zone_id: &str) -> Result<Option<String>> {
+        self.call("route53:GetHostedZone", false).await?;
+        let s = self.state.lock().unwrap();
+        Ok(s.hosted_zones
+            .get(zone_id)
+            .map(|z| z.caller_reference.clone()))
+    }
 }
+
+/// Route 53's limit of tags on one resource.
+const MAX_ZONE_TAGS: usize = 50;
 
 #[async_trait]
 impl crate::aws::ProbeSchedule for FakeCloud {

@@ -42,6 +42,9 @@ pub enum Fault {
     Fail(String, String),
     /// Fail the n-th next call (1 = the next one) with this code and message.
     FailNth(u32, String, String),
+    /// Hang in the n-th next call (1 = the next one), before it acts: where a process killed
+    /// right after the call before stops.
+    HangNth(u32),
     Panic,
     Hang,
 }
@@ -239,6 +242,10 @@ impl FakeCloud {
                     s.faults.insert(op, Fault::FailNth(n - 1, code, message));
                     None
                 }
+                Some(Fault::HangNth(n)) if n > 1 => {
+                    s.faults.insert(op, Fault::HangNth(n - 1));
+                    None
+                }
                 other => other,
             }
         };
@@ -247,7 +254,7 @@ impl FakeCloud {
             Some(Fault::FailNth(_, code, message)) => Err(Error::aws(op, code, message)),
             Some(Fault::Fail(code, message)) => Err(Error::aws(op, code, message)),
             Some(Fault::Panic) => panic!("injected panic in {op}"),
-            Some(Fault::Hang) => {
+            Some(Fault::Hang) | Some(Fault::HangNth(_)) => {
                 tokio::time::sleep(Duration::from_secs(24 * 3600)).await;
                 Ok(())
             }

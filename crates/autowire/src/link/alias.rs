@@ -3,8 +3,8 @@
 use super::*;
 
 impl<C: ConsumerCloud> Link<C> {
-    /// The zone the alias goes in: the given one, or the link's own private zone for the alias's
-    /// parent domain.
+    /// The zone the alias goes in: the given one (the plan checked it), or the
+    /// private zone links share for the alias's parent domain, joined or made.
     pub(super) async fn alias_zone(
         &self,
         req: &Request,
@@ -14,52 +14,65 @@ impl<C: ConsumerCloud> Link<C> {
         alias: &str,
     ) -> Result<String> {
         if let Some(z) = &spec.alias_zone_id {
-            dns::zone_holding(&*self.cloud, z, "AliasHostedZoneId", &[alias.to_string()]).await?;
+            // Checked by the plan: private, the VPC's, holding the alias.
             return Ok(z.clone());
         }
         let parent = names::parent(alias);
-        if let Some((z, _)) = owned.iter().find(|(z, _)| z.name == parent) {
-            return Ok(z.id.clone());
-        }
-        // Route 53 never takes a caller reference twice, even after the zone is deleted: one per
-        // request, so a retried pass of the same request finds its zone again.
-        let mut h = Sha256::new();
-        for part in [&plan.link_id, &parent, &req.request_id] {
-            h.update(part.as_bytes());
-            h.update([0]);
-        }
-        let reference = format!("{}-{}", plan.link_id, &hex::encode(h.finalize())[..16]);
-        let zone = match self
-            .cloud
-            .create_private_zone(&parent, &spec.vpc_id, &reference, &plan.tags)
-            .await
-        {
-            Ok(z) => z,
-            Err(e) if e.aws_code() == Some("ConflictingDomainExists") => {
-                return Err(Error::Conflict(format!(
-                    "VPC {} already has a private zone for {parent}; give its ID as AliasHostedZoneId",
-                    spec.vpc_id
-                )))
-            }
-            Err(e) => return Err(e),
+        let found = match owned.iter().find(|(z, _)| z.name == parent) {
+            Some(member) => Some(member.clone()),
+            None => self.joinable_zone(&spec.vpc_id, &parent).await?,
         };
-        info!(zone = %zone.id, name = %parent, "private hosted zone created");
-        Ok(zone.id)
+        match found {
+            Some((zone, tags)) => {
+                self.join(&zone, &tags, &plan.link_id, alias).await?;
+                Ok(zone.id)
+            }
+            None => self.create_zone(req, spec, plan, &parent, alias).await,
+        }
     }
 
-    /// Private zones of the VPC this link owns.
-    pub(super) async fn owned_zones(
+    /// A zone given as AliasHostedZoneId: it holds the alias, and it is private and associated
+    /// with the link's VPC. An alias is never written into public DNS.
+    pub(super) async fn given_zone(&self, spec: &Spec, zone_id: &str, alias: &str) -> Result<()> {
+        const PROPERTY: &str = "AliasHostedZoneId";
+        let zone = dns::zone_holding(&*self.cloud, zone_id, PROPERTY, &[alias.to_string()]).await?;
+        let vpc = &spec.vpc_id;
+        if !zone.private {
+            return Err(Error::invalid(
+                PROPERTY,
+                format!(
+                    "{zone_id} ({}) is a public zone; the alias goes only in a private zone associated with {vpc}: give one, or leave AliasHostedZoneId out",
+                    zone.name
+                ),
+            ));
+        }
+        let zones = self.cloud.zones_of_vpc(vpc).await?;
+        if !zones.iter().any(|(z, _)| z.id == zone_id) {
+            return Err(Error::invalid(
+                PROPERTY,
+                format!(
+                    "{zone_id} ({}) is not associated with {vpc}; associate it with the VPC, or leave AliasHostedZoneId out",
+                    zone.name
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The alias CNAME to the endpoint's regional name, in its zone.
+    pub(super) async fn write_alias(
         &self,
-        vpc_id: &str,
-        link_id: &str,
-    ) -> Result<Vec<(HostedZone, BTreeMap<String, String>)>> {
-        Ok(self
-            .cloud
-            .zones_of_vpc(vpc_id)
-            .await?
-            .into_iter()
-            .filter(|(_, tags)| tags.get(LINK_TAG).map(String::as_str) == Some(link_id))
-            .collect())
+        req: &Request,
+        spec: &Spec,
+        plan: &Plan,
+        owned: &[(HostedZone, BTreeMap<String, String>)],
+        alias: &str,
+        regional: &str,
+    ) -> Result<()> {
+        let zone = self.alias_zone(req, spec, plan, owned, alias).await?;
+        let record = RecordSet::new(alias, RecordType::Cname, regional);
+        dns::ensure_records(&*self.cloud, &zone, &[record]).await?;
+        Ok(())
     }
 
     /// Remove a CNAME `alias` from `zone` if it points at one of `targets`.
@@ -86,18 +99,19 @@ impl<C: ConsumerCloud> Link<C> {
         Ok(())
     }
 
-    pub(super) async fn delete_zone(&self, zone_id: &str) -> Result<()> {
+    /// Delete a zone; `false` when Route 53 refused because records are still in it.
+    pub(super) async fn delete_zone(&self, zone_id: &str) -> Result<bool> {
         match self.cloud.delete_zone(zone_id).await {
             Ok(()) => {
                 info!(zone = zone_id, "private hosted zone deleted");
-                Ok(())
+                Ok(true)
             }
             Err(e) if e.aws_code() == Some("HostedZoneNotEmpty") => {
                 warn!(
                     zone = zone_id,
-                    "zone holds records the link did not write; left in place"
+                    "zone still holds records (a link joining it, or records no link wrote); left in place"
                 );
-                Ok(())
+                Ok(false)
             }
             Err(e) => Err(e),
         }

@@ -9,7 +9,7 @@ pub(super) fn probe_request(
     plan: &Plan,
     endpoint: &Endpoint,
     zone_ids_by_name: &BTreeMap<String, String>,
-) -> Value {
+) -> probe::Input {
     let server_name = spec.alias_name.clone().or_else(|| {
         plan.descriptor
             .tls_names
@@ -33,28 +33,33 @@ pub(super) fn probe_request(
     }
     let mut targets = Vec::new();
     for (host, az_id) in &hosts {
-        for port in &plan.descriptor.ports {
-            let mut t = serde_json::json!({
-                "host": host,
-                "port": port.port,
-                "service_key": plan.descriptor.key,
+        for port in plan
+            .descriptor
+            .ports
+            .iter()
+            .filter(|p| p.protocol != Protocol::Udp)
+        {
+            let tls = match (port.protocol, &server_name) {
+                (Protocol::Tls, Some(name)) => Some(probe::TlsCheck {
+                    server_name: Some(name.clone()),
+                    expect_names: spec.alias_name.iter().cloned().collect(),
+                    ca_bundle_pem: None,
+                }),
+                _ => None,
+            };
+            targets.push(probe::Target {
+                service_key: Some(plan.descriptor.key.clone()),
+                az_id: az_id.clone(),
+                tls,
+                ..probe::Target::new(host, port.port)
             });
-            if let Some(az) = az_id {
-                t["az_id"] = Value::String(az.clone());
-            }
-            if let (Protocol::Tls, Some(name)) = (port.protocol, &server_name) {
-                t["tls"] = serde_json::json!({
-                    "server_name": name,
-                    "expect_names": spec.alias_name.iter().collect::<Vec<_>>(),
-                });
-            }
-            if port.protocol != Protocol::Udp {
-                targets.push(t);
-            }
         }
     }
-    serde_json::json!({ "targets": targets, "timeout_ms": 20_000 })
+    probe::Input::new(targets, GATE_TIMEOUT_MS)
 }
+
+/// The probe's time for the gate's targets.
+const GATE_TIMEOUT_MS: u64 = 20_000;
 
 impl<C: ConsumerCloud> Link<C> {
     /// The deploy gate: ask the probe in the VPC to reach the service through the alias, the
@@ -66,8 +71,10 @@ impl<C: ConsumerCloud> Link<C> {
         plan: &Plan,
         endpoint: &Endpoint,
     ) -> Result<()> {
-        let payload = probe_request(spec, plan, endpoint, &self.cloud.zone_ids_by_name().await?);
-        let report = self.cloud.invoke(probe, payload).await.map_err(|e| {
+        let input = probe_request(spec, plan, endpoint, &self.cloud.zone_ids_by_name().await?);
+        let payload = serde_json::to_value(&input)
+            .map_err(|e| Error::failed("the probe's input could not be built", e.to_string()))?;
+        let answer = self.cloud.invoke(probe, payload).await.map_err(|e| {
             Error::failed(
                 "the reachability probe could not run",
                 format!(
@@ -76,24 +83,24 @@ impl<C: ConsumerCloud> Link<C> {
                 ),
             )
         })?;
-        if report["ok"].as_bool() == Some(true) {
+        let report: probe::Report = serde_json::from_value(answer).map_err(|e| {
+            Error::failed(
+                "the reachability probe's answer is not a report this release reads",
+                format!(
+                    "deploy the probe and the consumer function from one release ({e}): {probe}"
+                ),
+            )
+        })?;
+        if report.ok {
             info!(
                 probe,
-                targets = report["summary"]["total"].as_u64(),
+                targets = report.summary.total,
                 "reachability verified"
             );
             return Ok(());
         }
-        let finding = report["targets"]
-            .as_array()
-            .and_then(|ts| ts.iter().find(|t| t["ok"].as_bool() != Some(true)))
-            .map(|t| {
-                let message = t["error"]["message"].as_str().unwrap_or("unreachable");
-                match t["az_id"].as_str() {
-                    Some(az) => format!("{message} in {az}"),
-                    None => message.to_string(),
-                }
-            })
+        let finding = report
+            .finding()
             .unwrap_or_else(|| "the probe's report says unreachable".into());
         Err(Error::failed(
             format!("reachability check failed: {finding}"),

@@ -27,7 +27,8 @@ pub fn ingress_rules(desc: &Descriptor, cidrs: &[String]) -> Vec<IngressRule> {
 }
 
 impl<C: ConsumerCloud> Link<C> {
-    /// The link's own security group, with exactly the wanted rules. Returns its ID.
+    /// The link's own security group, with exactly the wanted ingress and no egress (an
+    /// endpoint's interfaces only answer; they never start a connection). Returns its ID.
     pub(super) async fn ensure_group(&self, spec: &Spec, plan: &Plan) -> Result<String> {
         let want = ingress_rules(&plan.descriptor, &plan.cidrs);
         let group = match self
@@ -38,27 +39,12 @@ impl<C: ConsumerCloud> Link<C> {
             .find(|g| g.vpc_id == spec.vpc_id)
         {
             Some(g) => g,
-            None => {
-                let id = self
-                    .cloud
-                    .create_group(
-                        &spec.vpc_id,
-                        &format!("privatelink-autowire-{}", plan.link_id),
-                        &format!(
-                            "privatelink-autowire link to {} ({})",
-                            plan.descriptor.key, plan.descriptor.service_name
-                        ),
-                        &plan.tags,
-                    )
-                    .await?;
-                info!(group = %id, "security group created");
-                crate::aws::SecurityGroup {
-                    id,
-                    vpc_id: spec.vpc_id.clone(),
-                    rules: Vec::new(),
-                }
-            }
+            None => self.new_group(spec, plan).await?,
         };
+        if !group.egress.is_empty() {
+            self.cloud.revoke_egress(&group.id, &group.egress).await?;
+            info!(group = %group.id, rules = group.egress.len(), "egress removed");
+        }
         let add: Vec<IngressRule> = want
             .iter()
             .filter(|r| !group.rules.contains(r))
@@ -79,5 +65,29 @@ impl<C: ConsumerCloud> Link<C> {
             info!(group = %group.id, rules = remove.len(), "ingress removed");
         }
         Ok(group.id)
+    }
+
+    /// Create the link's group and read it back by ID (its egress is AWS's defaults; tag
+    /// lookups may not see a new group yet). Not readable yet: the default AWS documents.
+    async fn new_group(&self, spec: &Spec, plan: &Plan) -> Result<SecurityGroup> {
+        let id = self
+            .cloud
+            .create_group(
+                &spec.vpc_id,
+                &format!("privatelink-autowire-{}", plan.link_id),
+                &format!(
+                    "privatelink-autowire link to {} ({})",
+                    plan.descriptor.key, plan.descriptor.service_name
+                ),
+                &plan.tags,
+            )
+            .await?;
+        info!(group = %id, "security group created");
+        Ok(self.cloud.group(&id).await?.unwrap_or(SecurityGroup {
+            id,
+            vpc_id: spec.vpc_id.clone(),
+            rules: Vec::new(),
+            egress: vec![EgressRule::aws_default()],
+        }))
     }
 }

@@ -18,15 +18,16 @@ use sha2::{Digest as _, Sha256};
 use tracing::{info, warn};
 
 use crate::aws::{
-    Descriptors, DnsRecords, Endpoint, EndpointChange, Endpoints, Functions, HostedZone,
-    IngressRule, Networks, NewEndpoint, PrivateZones, RecordSet, RecordType, SecurityGroups, Zones,
-    DESCRIPTOR_TAG, DIGEST_TAG, LINK_TAG,
+    Descriptors, DnsRecords, EgressRule, Endpoint, EndpointChange, Endpoints, Functions,
+    HostedZone, IngressRule, Networks, NewEndpoint, PrivateZones, RecordSet, RecordType,
+    SecurityGroup, SecurityGroups, Zones, DESCRIPTOR_TAG, DIGEST_TAG, LINK_TAG,
 };
 use crate::cfn::{Answer, Request, RequestKind, Resource, Step};
 use crate::descriptor::{Descriptor, Protocol};
 use crate::dns;
 use crate::error::{Error, Result};
 use crate::names;
+use crate::probe;
 use crate::zones::{self, Candidate};
 
 mod alias;
@@ -36,6 +37,7 @@ mod group;
 mod plan;
 mod record;
 mod remove;
+pub(crate) mod shared_zone;
 mod spec;
 mod tidy;
 
@@ -88,7 +90,7 @@ impl<
 #[derive(Debug, PartialEq, Eq)]
 enum Caller<'a> {
     CloudFormation,
-    Reconciler(&'a mut Vec<Value>),
+    Reconciler(&'a mut Vec<probe::Target>),
 }
 
 pub struct Link<C> {
@@ -127,7 +129,7 @@ impl<C: ConsumerCloud> Link<C> {
         &self,
         record: &LinkRecord,
         pass_id: &str,
-    ) -> Result<(Step, Vec<Value>)> {
+    ) -> Result<(Step, Vec<probe::Target>)> {
         let req = record.request(pass_id);
         let spec = Spec::parse(&req.props)?;
         let mut targets = Vec::new();
@@ -182,9 +184,17 @@ impl<C: ConsumerCloud> Link<C> {
         // The link's own zones, listed once per pass (each one costs a tag lookup).
         let owned = self.owned_zones(&spec.vpc_id, &plan.link_id).await?;
         if let Some(alias) = &spec.alias_name {
-            let zone = self.alias_zone(req, spec, &plan, &owned, alias).await?;
-            let record = RecordSet::new(alias, RecordType::Cname, &regional);
-            if let Err(e) = dns::ensure_records(&*self.cloud, &zone, &[record]).await {
+            if let Err(e) = self
+                .write_alias(req, spec, &plan, &owned, alias, &regional)
+                .await
+            {
+                if shared_zone::zone_gone(&e) && spec.alias_zone_id.is_none() {
+                    let what = format!("a new private zone for {}", names::parent(alias));
+                    return wait(
+                        BUSY_POLL,
+                        format!("{what} (the last link in the old one deleted it)"),
+                    );
+                }
                 return or_wait(e, "the alias record");
             }
         }
@@ -201,8 +211,7 @@ impl<C: ConsumerCloud> Link<C> {
             Caller::CloudFormation => {}
             Caller::Reconciler(targets) => {
                 let zones = self.cloud.zone_ids_by_name().await?;
-                let request = gate::probe_request(spec, &plan, &endpoint, &zones);
-                targets.extend(request["targets"].as_array().cloned().unwrap_or_default());
+                targets.extend(gate::probe_request(spec, &plan, &endpoint, &zones).targets);
             }
         }
         let az_ids: Vec<String> = plan.subnets.iter().map(|c| c.az_id.clone()).collect();

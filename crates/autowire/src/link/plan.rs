@@ -114,6 +114,9 @@ impl<C: ConsumerCloud> Link<C> {
             });
         }
         let subnets = zones::select_subnets(&candidates, &descriptor.az_ids)?;
+        if let (Some(alias), Some(zone)) = (&spec.alias_name, &spec.alias_zone_id) {
+            self.given_zone(spec, zone, alias).await?;
+        }
         let link_id = link_id(&req.stack_id, &req.logical_id, &spec.vpc_id);
         let tags = vec![
             (LINK_TAG.to_string(), link_id.clone()),

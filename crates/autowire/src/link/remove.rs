@@ -22,17 +22,13 @@ impl<C: ConsumerCloud> Link<C> {
             Some(s) => self.owned_zones(&s.vpc_id, &link_id).await?,
             None => Vec::new(),
         };
-        if let Some(alias) = spec.as_ref().and_then(|s| s.alias_name.as_ref()) {
-            let zones: Vec<(String, bool)> =
-                match spec.as_ref().and_then(|s| s.alias_zone_id.clone()) {
-                    Some(z) => vec![(z, false)],
-                    None => owned.iter().map(|(z, _)| (z.id.clone(), true)).collect(),
-                };
-            for (zone, is_owned) in zones {
-                if let Err(e) = self.remove_alias(&zone, alias, &targets, is_owned).await {
-                    return or_wait(e, "the alias removal");
-                }
-            }
+        let alias = spec.as_ref().and_then(|s| s.alias_name.as_deref());
+        let removed = match (alias, spec.as_ref().and_then(|s| s.alias_zone_id.as_ref())) {
+            (Some(alias), Some(z)) => self.remove_alias(z, alias, &targets, false).await,
+            _ => self.drop_aliases(&owned, &link_id, alias, &targets).await,
+        };
+        if let Err(e) = removed {
+            return or_wait(e, "the alias removal");
         }
         let mut waiting = Vec::new();
         for e in &endpoints {
@@ -63,10 +59,26 @@ impl<C: ConsumerCloud> Link<C> {
                 Err(e) => return or_wait(e, "the security group deletion"),
             }
         }
-        for (z, _) in owned {
-            self.delete_zone(&z.id).await?;
+        for (z, tags) in &owned {
+            self.leave_zone(z, tags, &link_id).await?;
         }
         self.drop_record(&link_id).await?;
         Ok(done)
+    }
+
+    /// The alias this link keeps in each of its shared zones.
+    async fn drop_aliases(
+        &self,
+        owned: &[(HostedZone, BTreeMap<String, String>)],
+        link_id: &str,
+        alias: Option<&str>,
+        targets: &[String],
+    ) -> Result<()> {
+        for (z, tags) in owned {
+            if let Some(kept) = shared_zone::kept_alias(tags, link_id, alias) {
+                self.drop_alias_in(z, tags, link_id, &kept, targets).await?;
+            }
+        }
+        Ok(())
     }
 }

@@ -5,6 +5,7 @@ use serde_json::json;
 use super::*;
 use crate::descriptor::{Acceptance, Port, PrivateDns, SCHEMA};
 use crate::fake::{drive, FakeCloud, Fault, RemoteService};
+use crate::probe::{ErrorClass, Failure, Report, Stage, StageTimes, Summary, TargetReport};
 
 pub(crate) const STACK: &str = "arn:aws:cloudformation:us-east-1:222222222222:stack/consumer/1";
 pub(crate) const SHARED: &str =
@@ -723,7 +724,7 @@ fn with_zone_names(cloud: &FakeCloud) {
 async fn the_deploy_gate_asks_the_probe_for_every_name_clients_may_use() {
     let (cloud, link, subnets) = setup();
     with_zone_names(&cloud);
-    cloud.state.lock().unwrap().invoke_answer = Some(json!({"ok": true, "summary": {"total": 4}}));
+    cloud.state.lock().unwrap().invoke_answer = Some(probe_report(vec![]));
     let a = converge(
         &cloud,
         &link,
@@ -741,6 +742,14 @@ async fn the_deploy_gate_asks_the_probe_for_every_name_clients_may_use() {
         .cloned()
         .unwrap();
     assert_eq!(arn, PROBE);
+    // What the gate sends is what the probe reads.
+    let input = crate::probe::Input::parse(&payload).unwrap();
+    assert_eq!(serde_json::to_value(&input).unwrap(), payload);
+    assert_eq!(
+        payload.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["targets", "timeout_ms"],
+        "no hosts, no DNS switch: the probe's environment gives those"
+    );
     let targets = payload["targets"].as_array().unwrap();
     let hosts: Vec<&str> = targets
         .iter()
@@ -772,36 +781,65 @@ async fn the_deploy_gate_asks_the_probe_for_every_name_clients_may_use() {
 #[tokio::test]
 async fn the_deploy_gate_fails_with_the_probe_s_finding() {
     let (cloud, link, subnets) = setup();
-    cloud.state.lock().unwrap().invoke_answer = Some(json!({
-        "ok": false,
-        "targets": [
-            {"ok": true},
-            {"ok": false, "az_id": "use1-az4", "error": {"class": "tcp_timeout", "message": "TCP 443 to 10.1.2.3:443 timed out"}},
-        ],
-    }));
-    let err = converge(
-        &cloud,
-        &link,
-        &request(RequestKind::Create, gated(&subnets)),
-    )
-    .await
-    .unwrap_err();
-    assert!(
-        err.reason().starts_with(
-            "reachability check failed: TCP 443 to 10.1.2.3:443 timed out in use1-az4"
+    let failing = TargetReport {
+        ok: false,
+        az_id: Some("use1-az4".into()),
+        stage: Stage::Tcp,
+        error: Some(Failure {
+            class: ErrorClass::TcpTimeout,
+            message: "TCP 443 to 10.1.2.3:443 timed out".into(),
+        }),
+        ..target_report(true)
+    };
+    // The probe's finding; no probe to invoke; an answer that is not a report (a probe of
+    // another release, say).
+    for (answer, want) in [
+        (
+            Some(probe_report(vec![target_report(true), failing])),
+            "reachability check failed: TCP 443 to 10.1.2.3:443 timed out in use1-az4",
         ),
-        "{}",
-        err.reason()
-    );
-    cloud.state.lock().unwrap().invoke_answer = None;
-    let err = converge(
-        &cloud,
-        &link,
-        &request(RequestKind::Create, gated(&subnets)),
-    )
-    .await
-    .unwrap_err();
-    assert!(err.reason().contains("could not run"), "{}", err.reason());
+        (None, "the reachability probe could not run"),
+        (Some(json!({"ok": true})), "not a report this release reads"),
+    ] {
+        cloud.state.lock().unwrap().invoke_answer = answer;
+        let create = request(RequestKind::Create, gated(&subnets));
+        let err = converge(&cloud, &link, &create).await.unwrap_err();
+        assert!(err.reason().contains(want), "{}", err.reason());
+    }
+}
+
+fn target_report(ok: bool) -> TargetReport {
+    TargetReport {
+        host: "api.orders.link.example.com".into(),
+        port: 443,
+        name: None,
+        service_key: Some("orders".into()),
+        az_id: None,
+        ok,
+        stage: Stage::Tls,
+        addresses: vec!["10.1.2.3".into()],
+        address: Some("10.1.2.3".into()),
+        latency_ms: StageTimes(vec![(Stage::Dns, 0.1), (Stage::Tcp, 0.5)]),
+        error: None,
+        tls: None,
+        http: None,
+    }
+}
+
+/// A probe's answer, typed as the probe writes it.
+fn probe_report(targets: Vec<TargetReport>) -> Value {
+    let ok = targets.iter().filter(|t| t.ok).count();
+    serde_json::to_value(Report {
+        ok: ok == targets.len(),
+        elapsed_ms: 1.0,
+        summary: Summary {
+            total: targets.len(),
+            ok,
+            failed: targets.len() - ok,
+        },
+        targets,
+    })
+    .unwrap()
 }
 
 #[tokio::test]
@@ -859,3 +897,6 @@ async fn a_stack_update_and_a_reconcile_at_once_make_one_endpoint() {
         "both asked; the client token made it one endpoint"
     );
 }
+
+mod alias_zones;
+mod egress;

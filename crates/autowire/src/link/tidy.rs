@@ -21,27 +21,31 @@ impl<C: ConsumerCloud> Link<C> {
             let moved =
                 old.alias_name != spec.alias_name || old.alias_zone_id != spec.alias_zone_id;
             if let (Some(alias), true) = (&old.alias_name, moved) {
-                let zone = match &old.alias_zone_id {
-                    Some(z) => Some((z.clone(), false)),
-                    None => owned
-                        .iter()
-                        .find(|(z, _)| z.name == names::parent(alias))
-                        .map(|(z, _)| (z.id.clone(), true)),
-                };
-                if let Some((zone, is_owned)) = zone {
-                    self.remove_alias(&zone, alias, &targets, is_owned).await?;
+                match &old.alias_zone_id {
+                    Some(z) => self.remove_alias(z, alias, &targets, false).await?,
+                    None => {
+                        let parent = names::parent(alias);
+                        if let Some((z, tags)) = owned.iter().find(|(z, _)| z.name == parent) {
+                            let link = &plan.link_id;
+                            self.drop_alias_in(z, tags, link, alias, &targets).await?;
+                        }
+                    }
                 }
             }
         }
-        // Owned zones no longer holding the alias go.
+        // Shared zones no longer holding the alias: leave them (the last link out deletes).
         let keep = spec
             .alias_name
             .as_deref()
             .filter(|_| spec.alias_zone_id.is_none())
             .map(names::parent);
-        for (z, _) in owned {
+        for (z, tags) in owned {
             if keep.as_deref() != Some(z.name.as_str()) {
-                self.delete_zone(&z.id).await?;
+                if let Some(alias) = shared_zone::kept_alias(tags, &plan.link_id, None) {
+                    self.drop_alias_in(z, tags, &plan.link_id, &alias, &targets)
+                        .await?;
+                }
+                self.leave_zone(z, tags, &plan.link_id).await?;
             }
         }
         for old in existing

@@ -9,14 +9,14 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{CertificateError, ClientConfig, RootCertStore};
 use rustls_pki_types::pem::PemObject;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::time::timeout_at;
 use tokio_rustls::TlsConnector;
 
-use super::indexmap_like::StageTimes;
 use super::{
-    ErrorClass, Failure, HttpFacts, Input, Stage, Target, TargetReport, TlsCheck, TlsFacts,
+    ErrorClass, Failure, HttpFacts, Input, Stage, StageTimes, Target, TargetReport, TlsCheck,
+    TlsFacts,
 };
 
 use crate::names;
@@ -87,13 +87,17 @@ struct Run {
 
 impl Run {
     /// The HTTP stage's outcome; the status is reported even when it is the wrong one.
-    fn http(&mut self, started: Instant, r: Result<u16, (Failure, Option<u16>)>) -> Result<(), ()> {
-        let r = r.map_err(|(f, status)| {
-            self.report.http = status.map(|status| HttpFacts { status });
+    fn http(
+        &mut self,
+        started: Instant,
+        r: Result<HttpFacts, (Failure, Option<HttpFacts>)>,
+    ) -> Result<(), ()> {
+        let r = r.map_err(|(f, facts)| {
+            self.report.http = facts;
             f
         });
-        let status = self.time(Stage::Http, started, r)?;
-        self.report.http = Some(HttpFacts { status });
+        let facts = self.time(Stage::Http, started, r)?;
+        self.report.http = Some(facts);
         Ok(())
     }
 
@@ -155,6 +159,7 @@ pub async fn probe(t: &Target, input: &Input, tls: &TlsSetup, budget: &Budget) -
             ok: false,
             stage: Stage::Dns,
             addresses: Vec::new(),
+            address: None,
             latency_ms: StageTimes::default(),
             error: None,
             tls: None,
@@ -184,7 +189,8 @@ async fn stages(
     run.report.addresses = addrs.iter().map(|a| a.to_string()).collect();
     let started = Instant::now();
     let tcp = connect(t, &addrs, budget, deadline).await;
-    let tcp = run.time(Stage::Tcp, started, tcp)?;
+    let (tcp, answered) = run.time(Stage::Tcp, started, tcp)?;
+    run.report.address = Some(answered.to_string());
     match &t.tls {
         None => {
             if let Some(h) = &t.http {
@@ -227,8 +233,8 @@ async fn resolve(
         return Ok(vec![ip]);
     }
     let name = t.host.trim_end_matches('.').to_ascii_lowercase();
-    if let Some(ip) = input.static_address(&name) {
-        return Ok(vec![IpAddr::V4(ip)]);
+    if let Some(ips) = input.static_addresses(&name) {
+        return Ok(ips);
     }
     if !input.system_dns {
         return Err(fail(
@@ -266,8 +272,12 @@ async fn resolve(
             ))
         }
         Ok(Ok(found)) => {
-            let mut ips: Vec<IpAddr> = found.map(|a| a.ip()).collect();
-            ips.dedup();
+            let mut ips: Vec<IpAddr> = Vec::new();
+            for ip in found.map(|a| a.ip()) {
+                if !ips.contains(&ip) {
+                    ips.push(ip);
+                }
+            }
             if ips.is_empty() {
                 Err(fail(
                     ErrorClass::DnsNxdomain,
@@ -280,14 +290,49 @@ async fn resolve(
     }
 }
 
+/// Connect to each address in turn until one answers, each attempt given an equal share of the
+/// time left. All failing: the last attempt's class, every attempt in the message.
 async fn connect(
     t: &Target,
     addrs: &[IpAddr],
     budget: &Budget,
     deadline: Instant,
+) -> Result<(TcpStream, IpAddr), Failure> {
+    let mut failures: Vec<Failure> = Vec::new();
+    for (i, ip) in addrs.iter().enumerate() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let own = Instant::now() + left / (addrs.len() - i) as u32;
+        match connect_one(t, SocketAddr::new(*ip, t.port), budget, own, deadline).await {
+            Ok(s) => return Ok((s, *ip)),
+            Err(f) => failures.push(f),
+        }
+    }
+    let last = failures
+        .pop()
+        .unwrap_or_else(|| fail(ErrorClass::TcpError, "no address"));
+    if failures.is_empty() {
+        return Err(last);
+    }
+    let earlier: Vec<String> = failures.into_iter().map(|f| f.message).collect();
+    Err(fail(
+        last.class,
+        format!("{}; before that: {}", last.message, earlier.join("; ")),
+    ))
+}
+
+/// One TCP connect, by `own` (a share of the target's `deadline`).
+async fn connect_one(
+    t: &Target,
+    addr: SocketAddr,
+    budget: &Budget,
+    own: Instant,
+    deadline: Instant,
 ) -> Result<TcpStream, Failure> {
-    let addr = SocketAddr::new(addrs[0], t.port);
-    match timeout_at(deadline.into(), TcpStream::connect(addr)).await {
+    match timeout_at(own.into(), TcpStream::connect(addr)).await {
+        Err(_) if own < deadline => Err(fail(
+            ErrorClass::TcpTimeout,
+            format!("TCP {} to {addr} timed out", t.port),
+        )),
         Err(_) => Err(budget.timed_out(
             ErrorClass::TcpTimeout,
             deadline,
@@ -452,31 +497,16 @@ pub fn rfc3339(secs: i64) -> String {
 }
 
 async fn http<S: AsyncRead + AsyncWrite + Unpin>(
-    mut stream: S,
+    stream: S,
     t: &Target,
     check: &super::HttpCheck,
     budget: &Budget,
     deadline: Instant,
-) -> Result<u16, (Failure, Option<u16>)> {
-    let request = format!(
-        "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: privatelink-autowire-probe\r\nAccept: */*\r\nConnection: close\r\n\r\n",
-        check.path, t.host
-    );
-    let exchange = async {
-        stream.write_all(request.as_bytes()).await?;
-        let mut buf = Vec::with_capacity(256);
-        let mut chunk = [0u8; 256];
-        while !buf.windows(2).any(|w| w == b"\r\n") && buf.len() < 8192 {
-            let n = stream.read(&mut chunk).await?;
-            if n == 0 {
-                break;
-            }
-            buf.extend_from_slice(&chunk[..n]);
-        }
-        Ok::<_, std::io::Error>(buf)
-    };
+) -> Result<HttpFacts, (Failure, Option<HttpFacts>)> {
     let path = &check.path;
-    let buf = match timeout_at(deadline.into(), exchange).await {
+    let keep_body = check.expect_body_contains.is_some();
+    let exchange = super::http::get(stream, &t.host, path, keep_body);
+    let answer = match timeout_at(deadline.into(), exchange).await {
         Err(_) => {
             let f = budget.timed_out(ErrorClass::HttpTimeout, deadline, format!("GET {path}"));
             return Err((f, None));
@@ -487,31 +517,38 @@ async fn http<S: AsyncRead + AsyncWrite + Unpin>(
                 None,
             ))
         }
-        Ok(Ok(b)) => b,
+        Ok(Ok(a)) => a,
     };
-    let line = String::from_utf8_lossy(&buf);
-    let Some(status) = line
-        .split("\r\n")
-        .next()
-        .and_then(|l| l.strip_prefix("HTTP/1."))
-        .and_then(|rest| rest.split(' ').nth(1))
-        .and_then(|s| s.parse::<u16>().ok())
-    else {
-        let f = fail(
-            ErrorClass::HttpError,
-            format!("GET {path}: not an HTTP answer"),
-        );
-        return Err((f, None));
+    let facts = HttpFacts {
+        status: answer.status,
+        body_bytes: answer.body_bytes,
+        body_capped: answer.capped,
     };
-    if status != check.expect_status {
+    if answer.status != check.expect_status {
         let f = fail(
             ErrorClass::HttpStatus,
             format!(
-                "GET {path} answered {status}, expected {}",
-                check.expect_status
+                "GET {path} answered {}, expected {}",
+                answer.status, check.expect_status
             ),
         );
-        return Err((f, Some(status)));
+        return Err((f, Some(facts)));
     }
-    Ok(status)
+    if let Some(want) = &check.expect_body_contains {
+        if !contains(&answer.body, want.as_bytes()) {
+            let f = fail(
+                ErrorClass::HttpBody,
+                format!(
+                    "GET {path}: the body ({} bytes) does not contain '{want}'",
+                    answer.body.len()
+                ),
+            );
+            return Err((f, Some(facts)));
+        }
+    }
+    Ok(facts)
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
 }

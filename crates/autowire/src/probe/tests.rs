@@ -118,6 +118,30 @@ async fn a_listening_port_is_reached_and_a_closed_one_refused() {
     );
 }
 
+/// The report and the input are one typed shape for writer and reader: what one side writes,
+/// the other reads back to the same thing.
+#[tokio::test]
+async fn report_and_input_read_back_as_written() {
+    let i = input(json!({
+        "targets": [
+            {"host": "svc.test", "port": 1, "service_key": "k", "az_id": "use1-az1", "name": "link-1",
+             "tls": {"server_name": "svc.test", "expect_names": ["a.test"], "ca_bundle_pem": "x"},
+             "http": {"path": "/h", "expect_status": 204, "expect_body_contains": "up"}},
+            {"host": "nowhere.test", "port": 2},
+        ],
+        "timeout_ms": 500, "concurrency": 3, "target_timeout_ms": 100,
+        "hosts": {"svc.test": "127.0.0.1", "two.test": ["127.0.0.2", "::1"]},
+        "system_dns": false,
+    }));
+    let written = serde_json::to_value(&i).unwrap();
+    assert_eq!(Input::parse(&written).unwrap(), i);
+    let r = run(&i, soon()).await;
+    let written = serde_json::to_value(&r).unwrap();
+    let read: Report = serde_json::from_value(written.clone()).unwrap();
+    assert_eq!(serde_json::to_value(&read).unwrap(), written);
+    assert_eq!(read.finding(), r.finding());
+}
+
 #[tokio::test]
 async fn http_status_is_checked_over_plain_tcp() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -177,16 +201,18 @@ fn environment_overrides_add_names_and_wildcards() {
         .unwrap();
     assert!(!i.system_dns);
     assert_eq!(
-        i.static_address("a.test"),
-        Some("127.0.0.2".parse().unwrap()),
+        i.static_addresses("a.test"),
+        Some(vec!["127.0.0.2".parse().unwrap()]),
         "the event wins"
     );
     assert_eq!(
-        i.static_address("vpce-1-x-us-east-1a.vpce-svc-1.us-east-1.vpce.amazonaws.com."),
-        Some("127.0.0.1".parse().unwrap())
+        i.static_addresses("vpce-1-x-us-east-1a.vpce-svc-1.us-east-1.vpce.amazonaws.com."),
+        Some(vec!["127.0.0.1".parse().unwrap()])
     );
-    assert_eq!(i.static_address("vpce.amazonaws.com"), None);
+    assert_eq!(i.static_addresses("vpce.amazonaws.com"), None);
     assert!(input(json!({"targets": [{"host": "a", "port": 1}]}))
         .with_overrides(Some("nonsense"), None)
         .is_err());
 }
+
+mod http;

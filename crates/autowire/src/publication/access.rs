@@ -8,9 +8,17 @@ use tracing::{info, warn};
 
 use super::principals::PrincipalPlan;
 use super::{Policy, ProviderCloud, Publication, Spec};
-use crate::aws::account_principal;
+use crate::aws::{account_principal, Owner, StoredParameter, Tier};
 use crate::descriptor::Acceptance;
-use crate::error::Result;
+use crate::error::{Error, Result};
+
+/// The policy parameter as this operation has left it so far.
+pub(super) struct PolicyRecord<'a> {
+    pub name: &'a str,
+    pub owner: &'a Owner,
+    /// What it holds now; `None`: it does not exist.
+    pub stored: Option<StoredParameter>,
+}
 
 impl<C: ProviderCloud> Publication<C> {
     /// Converge both for `spec` and record them in `policy`. `prior` is the stored policy.
@@ -21,6 +29,7 @@ impl<C: ProviderCloud> Publication<C> {
         acceptance: Acceptance,
         prior: Option<&Policy>,
         policy: &mut Policy,
+        record: &mut PolicyRecord<'_>,
     ) -> Result<()> {
         let prior = match prior {
             Some(p) if p.service_id != spec.service_id => {
@@ -31,23 +40,69 @@ impl<C: ProviderCloud> Publication<C> {
             other => other,
         };
         let prior_added = prior.map(|p| p.added_principals.as_slice()).unwrap_or(&[]);
-        let plan = self.principals_for(spec, partition, prior_added).await?;
-        // A notification only helps when the reconciler decides (acceptance `policy`).
+        // The notification first: a redelivered request adopts the one it finds on the service,
+        // so it needs no record beforehand. A notification only helps when the reconciler
+        // decides (acceptance `policy`).
         let topic = self.topic.as_deref();
         let topic = topic.filter(|_| acceptance == Acceptance::Policy);
         let prior_notification = prior.and_then(|p| p.connection_notification.as_deref());
-        match self
+        let (notification, created) = self
             .converge_notification(&spec.service_id, topic, prior_notification)
-            .await
-        {
-            Ok(n) => policy.connection_notification = n,
-            Err(e) => {
-                self.undo_principals(&spec.service_id, &plan.add).await;
-                return Err(e);
+            .await?;
+        policy.connection_notification = notification;
+        let plan = match self.principals_for(spec, partition, prior_added).await {
+            Ok(plan) => plan,
+            Err(e) => return Err(self.undo_notification(created, policy, e).await),
+        };
+        policy.added_principals = plan.ours.clone();
+        // Record the principals before adding them: a crash between the two must leave them
+        // recorded, or the redelivered request takes them for someone else's and never removes
+        // them.
+        if !plan.add.is_empty() {
+            if let Err(e) = self.record_policy(record, policy).await {
+                return Err(self.undo_notification(created, policy, e).await);
             }
         }
-        policy.added_principals = plan.ours;
+        if let Err(e) = self.change_principals(&spec.service_id, &plan).await {
+            return Err(self.undo_notification(created, policy, e).await);
+        }
         Ok(())
+    }
+
+    /// Write `policy` to the policy parameter now, and remember what it holds.
+    pub(super) async fn record_policy(
+        &self,
+        record: &mut PolicyRecord<'_>,
+        policy: &Policy,
+    ) -> Result<()> {
+        let value = policy.to_canonical_json();
+        self.ensure(
+            record.name,
+            record.stored.as_ref(),
+            &value,
+            Tier::Standard,
+            record.owner,
+        )
+        .await?;
+        match &mut record.stored {
+            Some(s) => s.value = value,
+            None => {
+                record.stored = Some(StoredParameter { value, arn: None });
+            }
+        }
+        Ok(())
+    }
+
+    /// Take back a notification created by this operation that failed; returns `e`.
+    async fn undo_notification(&self, created: bool, policy: &mut Policy, e: Error) -> Error {
+        if created {
+            if let Some(id) = policy.connection_notification.take() {
+                if let Err(e) = self.remove_notification(&id).await {
+                    warn!(notification = %id, error = %e, "could not take back the notification just created");
+                }
+            }
+        }
+        e
     }
 
     /// With ManagePrincipals, the accounts of AllowedAccounts; without, nothing is touched and
@@ -66,15 +121,17 @@ impl<C: ProviderCloud> Publication<C> {
         }
         let accounts = spec.allowed_accounts.iter();
         let want = accounts.map(|a| account_principal(partition, a)).collect();
-        self.converge_principals(&spec.service_id, &want, prior_added)
+        self.plan_principals(&spec.service_id, &want, prior_added)
             .await
     }
 
     /// Take back the principals the policy says the publication added, and its notification.
     pub(super) async fn release_access(&self, policy: &Policy) -> Result<()> {
         let none = BTreeSet::new();
-        self.converge_principals(&policy.service_id, &none, &policy.added_principals)
+        let plan = self
+            .plan_principals(&policy.service_id, &none, &policy.added_principals)
             .await?;
+        self.change_principals(&policy.service_id, &plan).await?;
         if let Some(id) = &policy.connection_notification {
             self.remove_notification(id).await?;
         }
@@ -94,14 +151,5 @@ impl<C: ProviderCloud> Publication<C> {
             warn!(parameter = %policy_param, error = %e, "could not undo policy write");
         }
         self.release_access_quietly(policy).await;
-    }
-
-    async fn undo_principals(&self, service_id: &str, added: &[String]) {
-        if added.is_empty() {
-            return;
-        }
-        if let Err(e) = self.cloud.change_principals(service_id, &[], added).await {
-            warn!(service = service_id, error = %e, "could not take back the principals just added");
-        }
     }
 }

@@ -9,15 +9,16 @@ use crate::error::{Error, Result};
 
 impl<C: ProviderCloud> Publication<C> {
     /// Keep one notification to `topic` (`None`: none) on the service, and remove `prior` (the
-    /// one the publication kept before) when it is not that one. Returns the ID to remember.
+    /// one the publication kept before) when it is not that one. Returns the ID to remember,
+    /// and whether it was created now.
     pub(super) async fn converge_notification(
         &self,
         service_id: &str,
         topic: Option<&str>,
         prior: Option<&str>,
-    ) -> Result<Option<String>> {
+    ) -> Result<(Option<String>, bool)> {
         if topic.is_none() && prior.is_none() {
-            return Ok(None);
+            return Ok((None, false));
         }
         let existing = self.cloud.connection_notifications(service_id).await?;
         let found = topic.and_then(|t| {
@@ -29,16 +30,16 @@ impl<C: ProviderCloud> Publication<C> {
         if let Some(n) = found.filter(|n| n.state == NotificationState::Disabled) {
             warn!(notification = %n.id, topic = %n.topic_arn, "connection notification disabled: EC2 can't publish to the topic; check its policy");
         }
-        let keep = match (found, topic) {
-            (Some(n), _) => Some(n.id.clone()),
-            (None, Some(t)) => Some(self.create_notification(service_id, t).await?),
-            (None, None) => None,
+        let (keep, created) = match (found, topic) {
+            (Some(n), _) => (Some(n.id.clone()), false),
+            (None, Some(t)) => (Some(self.create_notification(service_id, t).await?), true),
+            (None, None) => (None, false),
         };
         let stale = prior.filter(|p| keep.as_deref() != Some(*p));
         if let Some(old) = stale.filter(|p| existing.iter().any(|n| n.id == *p)) {
             self.remove_notification(old).await?;
         }
-        Ok(keep)
+        Ok((keep, created))
     }
 
     async fn create_notification(&self, service_id: &str, topic: &str) -> Result<String> {

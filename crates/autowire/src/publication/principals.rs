@@ -35,9 +35,9 @@ pub fn plan(
 }
 
 impl<C: ProviderCloud> Publication<C> {
-    /// Make the service allow `want`, removing what the publication added before (`prior`) and
-    /// no longer wants. Returns the plan carried out; its `ours` is what to remember.
-    pub(super) async fn converge_principals(
+    /// What makes the service allow `want`, removing what the publication added before
+    /// (`prior`) and no longer wants; its `ours` is what to remember. Changes nothing.
+    pub(super) async fn plan_principals(
         &self,
         service_id: &str,
         want: &BTreeSet<String>,
@@ -48,13 +48,21 @@ impl<C: ProviderCloud> Publication<C> {
             return Ok(PrincipalPlan::default());
         }
         let current = self.cloud.allowed_principals(service_id).await?;
-        let plan = plan(want, &current.into_iter().collect(), &prior);
+        Ok(plan(want, &current.into_iter().collect(), &prior))
+    }
+
+    /// Carry out `plan` on the service.
+    pub(super) async fn change_principals(
+        &self,
+        service_id: &str,
+        plan: &PrincipalPlan,
+    ) -> Result<()> {
         if !plan.add.is_empty() || !plan.remove.is_empty() {
             self.cloud
                 .change_principals(service_id, &plan.add, &plan.remove)
                 .await?;
             info!(service = service_id, added = ?plan.add, removed = ?plan.remove, "allowed principals changed");
         }
-        Ok(plan)
+        Ok(())
     }
 }

@@ -292,7 +292,8 @@ async fn someone_elses_descriptor_is_refused_before_any_write() {
 #[tokio::test]
 async fn a_failed_descriptor_write_leaves_no_policy_behind() {
     let (cloud, publication) = setup();
-    // The policy write succeeds, the descriptor write is denied.
+    // The policy write (made before the principal is added) succeeds, the descriptor write is
+    // denied.
     cloud.inject(
         "ssm:PutParameter",
         Fault::FailNth(2, "AccessDeniedException".into(), "not allowed".into()),
@@ -318,8 +319,8 @@ async fn a_failed_descriptor_write_leaves_no_policy_behind() {
     assert_eq!(
         cloud.mutating_calls(),
         vec![
-            "ec2:ModifyVpcEndpointServicePermissions",
             "ssm:PutParameter",
+            "ec2:ModifyVpcEndpointServicePermissions",
             "ssm:PutParameter",
             "ssm:DeleteParameter",
             "ec2:ModifyVpcEndpointServicePermissions"

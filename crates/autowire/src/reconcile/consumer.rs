@@ -21,6 +21,7 @@ use crate::descriptor::Descriptor;
 use crate::error::Result;
 use crate::link::{ConsumerCloud, Link, LinkRecord, Spec, RECORD_PREFIX};
 use crate::names;
+use crate::probe::Target;
 
 /// Set on a link's endpoints when the descriptor it was built from is deleted.
 pub const SERVICE_STATE_TAG: &str = "privatelink-autowire:service-state";
@@ -51,7 +52,7 @@ pub struct ConsumerReport {
     pub deferred: usize,
     /// The probe targets of the links that converged, each named by its link ID.
     #[serde(skip)]
-    pub probe_targets: Vec<serde_json::Value>,
+    pub probe_targets: Vec<Target>,
     /// Links not reconciled in this pass (put off, failed, descriptor unreadable).
     #[serde(skip)]
     pub left_alone: Vec<String>,
@@ -259,9 +260,9 @@ async fn converge<V: ConsumerCloud + 'static>(
         Ok((Step::Done(_), targets)) => {
             info!(link = %record.link_id, "link converged");
             report.converged += 1;
-            let named = targets.into_iter().map(|mut t| {
-                t["name"] = record.link_id.clone().into();
-                t
+            let named = targets.into_iter().map(|t| Target {
+                name: Some(record.link_id.clone()),
+                ..t
             });
             report.probe_targets.extend(named);
         }
@@ -519,7 +520,7 @@ mod tests {
         let hosts: Vec<&str> = report
             .probe_targets
             .iter()
-            .filter_map(|t| t["host"].as_str())
+            .map(|t| t.host.as_str())
             .collect();
         assert!(hosts.contains(&"api.orders.link.example.com"), "{hosts:?}");
         assert!(

@@ -3,40 +3,33 @@
 //! TLS names. The hand-written targets (`ProbeTargetsJson`) stay in it; it is written only when
 //! it changed.
 
-use serde_json::{json, Value};
 use tracing::info;
 
 use crate::aws::ProbeSchedule;
 use crate::error::{Error, Result};
+use crate::probe::{Input, Target, DEFAULT_TIMEOUT_MS};
 
-/// The input: the hand-written one (an object with `targets`, or empty), with the discovered
-/// targets added after its own, in a stable order, each host and port once.
-pub fn merged(hand_written: &str, discovered: &[Value]) -> Result<Value> {
+/// The input: the hand-written one (a probe input, or empty), with the discovered targets added
+/// after its own, in a stable order, each host and port once.
+pub fn merged(hand_written: &str, discovered: &[Target]) -> Result<Input> {
     let mut input = if hand_written.trim().is_empty() {
-        json!({ "targets": [] })
+        Input::new(Vec::new(), DEFAULT_TIMEOUT_MS)
     } else {
-        serde_json::from_str::<Value>(hand_written)
-            .ok()
-            .filter(|v| v["targets"].is_array())
-            .ok_or_else(|| {
-                Error::invalid(
-                    "ProbeTargetsJson",
-                    "is not a probe input ({\"targets\": [...]}); fix the stack parameter",
-                )
-            })?
+        serde_json::from_str::<Input>(hand_written).map_err(|e| {
+            Error::invalid(
+                "ProbeTargetsJson",
+                format!(
+                    "is not a probe input ({{\"targets\": [...]}}): {e}; fix the stack parameter"
+                ),
+            )
+        })?
     };
-    let key = |t: &Value| {
-        (
-            t["host"].as_str().unwrap_or_default().to_string(),
-            t["port"].as_u64(),
-        )
-    };
-    let mut found: Vec<Value> = discovered.to_vec();
+    let key = |t: &Target| (t.host.clone(), t.port);
+    let mut found: Vec<Target> = discovered.to_vec();
     found.sort_by_key(key);
-    let targets = input["targets"].as_array_mut().expect("checked above");
     for t in found {
-        if !targets.iter().any(|have| key(have) == key(&t)) {
-            targets.push(t);
+        if !input.targets.iter().any(|have| key(have) == key(&t)) {
+            input.targets.push(t);
         }
     }
     Ok(input)
@@ -49,32 +42,32 @@ pub async fn refresh(
     cloud: &dyn ProbeSchedule,
     rule: &str,
     hand_written: &str,
-    discovered: &[Value],
+    discovered: &[Target],
     left_alone: &[String],
 ) -> Result<bool> {
     let current = cloud
         .schedule_input(rule)
         .await?
-        .and_then(|c| serde_json::from_str::<Value>(&c).ok());
+        .and_then(|c| serde_json::from_str::<Input>(&c).ok());
     let kept = current
-        .as_ref()
-        .and_then(|c| c["targets"].as_array())
-        .into_iter()
-        .flatten()
-        .filter(|t| {
-            t["name"]
-                .as_str()
-                .is_some_and(|n| left_alone.iter().any(|l| l == n))
-        });
-    let all: Vec<Value> = discovered.iter().cloned().chain(kept.cloned()).collect();
+        .iter()
+        .flat_map(|c| &c.targets)
+        .filter(|t| t.name.as_ref().is_some_and(|n| left_alone.contains(n)));
+    let all: Vec<Target> = discovered.iter().cloned().chain(kept.cloned()).collect();
     let input = merged(hand_written, &all)?;
     if current.as_ref() == Some(&input) {
         return Ok(false);
     }
-    cloud.set_schedule_input(rule, &input.to_string()).await?;
+    let text = serde_json::to_string(&input).map_err(|e| {
+        Error::failed(
+            "the probe schedule's input could not be built",
+            e.to_string(),
+        )
+    })?;
+    cloud.set_schedule_input(rule, &text).await?;
     info!(
         rule,
-        targets = input["targets"].as_array().map_or(0, Vec::len),
+        targets = input.targets.len(),
         "probe schedule input written"
     );
     Ok(true)
@@ -85,8 +78,8 @@ mod tests {
     use super::*;
     use crate::fake::FakeCloud;
 
-    fn target(host: &str, port: u16) -> Value {
-        json!({ "host": host, "port": port })
+    fn target(host: &str, port: u16) -> Target {
+        Target::new(host, port)
     }
 
     #[test]
@@ -101,14 +94,9 @@ mod tests {
             ],
         )
         .unwrap();
-        let hosts: Vec<&str> = input["targets"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t["host"].as_str().unwrap())
-            .collect();
+        let hosts: Vec<&str> = input.targets.iter().map(|t| t.host.as_str()).collect();
         assert_eq!(hosts, ["a.example.com", "b.example.com", "z.example.com"]);
-        assert_eq!(input["timeout_ms"], 5000);
+        assert_eq!(input.timeout_ms, 5000);
     }
 
     #[test]
@@ -117,8 +105,11 @@ mod tests {
         assert!(e.reason().contains("ProbeTargetsJson"), "{}", e.reason());
     }
 
-    fn named(host: &str, link: &str) -> Value {
-        json!({ "host": host, "port": 443, "name": link })
+    fn named(host: &str, link: &str) -> Target {
+        Target {
+            name: Some(link.into()),
+            ..Target::new(host, 443)
+        }
     }
 
     #[tokio::test]

@@ -172,6 +172,13 @@ impl<C: ConsumerCloud> SecurityGroups for PassView<C> {
         Self::touch(&self.stale_groups, self.link_of_group(group_id));
         self.cloud.revoke(group_id, rules).await
     }
+    async fn group(&self, group_id: &str) -> Result<Option<SecurityGroup>> {
+        self.cloud.group(group_id).await
+    }
+    async fn revoke_egress(&self, group_id: &str, rules: &[EgressRule]) -> Result<()> {
+        Self::touch(&self.stale_groups, self.link_of_group(group_id));
+        self.cloud.revoke_egress(group_id, rules).await
+    }
     async fn delete_group(&self, group_id: &str) -> Result<()> {
         Self::touch(&self.stale_groups, self.link_of_group(group_id));
         self.cloud.delete_group(group_id).await
@@ -284,6 +291,21 @@ impl<C: ConsumerCloud> PrivateZones for PassView<C> {
     async fn delete_zone(&self, zone_id: &str) -> Result<()> {
         self.vpc_zones.lock().unwrap().clear();
         self.cloud.delete_zone(zone_id).await
+    }
+    async fn zone_tags(&self, zone_id: &str) -> Result<Option<BTreeMap<String, String>>> {
+        self.cloud.zone_tags(zone_id).await
+    }
+    async fn change_zone_tags(
+        &self,
+        zone_id: &str,
+        add: &[(String, String)],
+        remove: &[String],
+    ) -> Result<()> {
+        self.vpc_zones.lock().unwrap().clear();
+        self.cloud.change_zone_tags(zone_id, add, remove).await
+    }
+    async fn caller_reference(&self, zone_id: &str) -> Result<Option<String>> {
+        self.cloud.caller_reference(zone_id).await
     }
 }
 

@@ -7,8 +7,8 @@ use aws_sdk_ec2::types::{
 
 use super::{code_of, sdk_error, Sdk};
 use crate::aws::{
-    Endpoint, EndpointChange, Endpoints, IngressRule, Networks, NewEndpoint, SecurityGroup,
-    SecurityGroups, Subnet,
+    EgressRule, Endpoint, EndpointChange, Endpoints, IngressRule, Networks, NewEndpoint,
+    SecurityGroup, SecurityGroups, Subnet,
 };
 use crate::error::{Error, Result};
 
@@ -110,10 +110,17 @@ fn group_of(g: &aws_sdk_ec2::types::SecurityGroup) -> SecurityGroup {
         }
     }
     rules.sort();
+    let mut egress: Vec<EgressRule> = g
+        .ip_permissions_egress()
+        .iter()
+        .flat_map(super::egress::rules_of)
+        .collect();
+    egress.sort();
     SecurityGroup {
         id: g.group_id().unwrap_or_default().to_string(),
         vpc_id: g.vpc_id().unwrap_or_default().to_string(),
         rules,
+        egress,
     }
 }
 
@@ -386,6 +393,31 @@ impl SecurityGroups for Sdk {
             .send()
             .await
             .map_err(|e| sdk_error("ec2:RevokeSecurityGroupIngress", e))?;
+        Ok(())
+    }
+
+    async fn group(&self, group_id: &str) -> Result<Option<SecurityGroup>> {
+        match self
+            .ec2
+            .describe_security_groups()
+            .group_ids(group_id)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out.security_groups().first().map(group_of)),
+            Err(e) if code_of(&e) == Some("InvalidGroup.NotFound") => Ok(None),
+            Err(e) => Err(sdk_error("ec2:DescribeSecurityGroups", e)),
+        }
+    }
+
+    async fn revoke_egress(&self, group_id: &str, rules: &[EgressRule]) -> Result<()> {
+        self.ec2
+            .revoke_security_group_egress()
+            .group_id(group_id)
+            .set_ip_permissions(Some(rules.iter().map(super::egress::permission).collect()))
+            .send()
+            .await
+            .map_err(|e| sdk_error("ec2:RevokeSecurityGroupEgress", e))?;
         Ok(())
     }
 

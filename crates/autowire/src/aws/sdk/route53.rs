@@ -128,7 +128,7 @@ impl Sdk {
             .unwrap_or_else(|| "us-east-1".into())
     }
 
-    async fn zone_tags(&self, zone_id: &str) -> Result<BTreeMap<String, String>> {
+    async fn tags_of_zone(&self, zone_id: &str) -> Result<BTreeMap<String, String>> {
         let out = self
             .route53
             .list_tags_for_resource()
@@ -151,22 +151,6 @@ impl Sdk {
                     .collect()
             })
             .unwrap_or_default())
-    }
-
-    async fn tag_zone(&self, zone_id: &str, tags: &[(String, String)]) -> Result<()> {
-        self.route53
-            .change_tags_for_resource()
-            .resource_type(TagResourceType::Hostedzone)
-            .resource_id(zone_id)
-            .set_add_tags(Some(
-                tags.iter()
-                    .map(|(k, v)| Tag::builder().key(k).value(v).build())
-                    .collect(),
-            ))
-            .send()
-            .await
-            .map_err(|e| sdk_error("route53:ChangeTagsForResource", e))?;
-        Ok(())
     }
 }
 
@@ -198,7 +182,7 @@ impl PrivateZones for Sdk {
                     .trim_start_matches("/hostedzone/")
                     .to_string();
                 // Another account's zone associated with this VPC: its tags are not ours to read.
-                let tags = match self.zone_tags(&id).await {
+                let tags = match self.tags_of_zone(&id).await {
                     Ok(t) => t,
                     Err(e) if e.aws_code() == Some("AccessDenied") => BTreeMap::new(),
                     Err(e) => return Err(e),
@@ -251,17 +235,18 @@ impl PrivateZones for Sdk {
                 .hosted_zone()
                 .map(|z| z.id().trim_start_matches("/hostedzone/").to_string())
                 .ok_or_else(|| Error::aws(OP, "Unknown", "no zone in the answer"))?,
-            // Created by an earlier attempt that stopped before tagging it: find it by name.
+            // Created by an earlier attempt that stopped before tagging it (other links may
+            // have joined it since): the VPC's one private zone of that name.
             Err(e) if code_of(&e) == Some("HostedZoneAlreadyExists") => self
                 .zones_of_vpc(vpc_id)
                 .await?
                 .into_iter()
-                .find(|(z, t)| z.name == normalise(name) && t.is_empty())
+                .find(|(z, _)| z.name == normalise(name))
                 .map(|(z, _)| z.id)
                 .ok_or_else(|| sdk_error(OP, e))?,
             Err(e) => return Err(sdk_error(OP, e)),
         };
-        self.tag_zone(&id, tags).await?;
+        self.change_zone_tags(&id, tags, &[]).await?;
         Ok(HostedZone {
             id,
             name: normalise(name),
@@ -274,6 +259,44 @@ impl PrivateZones for Sdk {
             Ok(_) => Ok(()),
             Err(e) if code_of(&e) == Some("NoSuchHostedZone") => Ok(()),
             Err(e) => Err(sdk_error("route53:DeleteHostedZone", e)),
+        }
+    }
+
+    async fn zone_tags(&self, zone_id: &str) -> Result<Option<BTreeMap<String, String>>> {
+        match self.tags_of_zone(zone_id).await {
+            Ok(tags) => Ok(Some(tags)),
+            Err(e) if e.aws_code() == Some("NoSuchHostedZone") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn change_zone_tags(
+        &self,
+        zone_id: &str,
+        add: &[(String, String)],
+        remove: &[String],
+    ) -> Result<()> {
+        let tags = add
+            .iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+            .collect::<Vec<_>>();
+        self.route53
+            .change_tags_for_resource()
+            .resource_type(TagResourceType::Hostedzone)
+            .resource_id(zone_id)
+            .set_add_tags((!tags.is_empty()).then_some(tags))
+            .set_remove_tag_keys((!remove.is_empty()).then(|| remove.to_vec()))
+            .send()
+            .await
+            .map_err(|e| sdk_error("route53:ChangeTagsForResource", e))?;
+        Ok(())
+    }
+
+    async fn caller_reference(&self, zone_id: &str) -> Result<Option<String>> {
+        match self.route53.get_hosted_zone().id(zone_id).send().await {
+            Ok(out) => Ok(out.hosted_zone().map(|z| z.caller_reference().to_string())),
+            Err(e) if matches!(code_of(&e), Some("NoSuchHostedZone" | "AccessDenied")) => Ok(None),
+            Err(e) => Err(sdk_error("route53:GetHostedZone", e)),
         }
     }
 }

@@ -284,3 +284,96 @@ fn the_plan_adds_what_is_missing_and_removes_only_its_own() {
     );
     assert_eq!(p.ours, vec!["a", "b"]);
 }
+
+/// Stop a Create right after its `n`-th mutating call, as a killed process does (nothing undone),
+/// by hanging in the next one and dropping the unfinished pass.
+async fn create_killed_after(
+    cloud: &FakeCloud,
+    publication: &Publication<FakeCloud>,
+    clean: &[&'static str],
+    n: usize,
+) {
+    let next = clean[n];
+    let nth = clean[..=n].iter().filter(|c| **c == next).count() as u32;
+    cloud.inject(next, Fault::HangNth(nth));
+    let pass = run(publication, RequestKind::Create, props());
+    let stopped = tokio::time::timeout(std::time::Duration::from_secs(3600), pass).await;
+    assert!(stopped.is_err(), "the pass hung in call {} ({next})", n + 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_create_killed_after_any_call_then_redelivered_records_what_it_did_and_delete_undoes_it()
+{
+    let clean = {
+        let (cloud, publication) = with_topic();
+        run(&publication, RequestKind::Create, props())
+            .await
+            .unwrap();
+        cloud.mutating_calls()
+    };
+    assert_eq!(
+        clean,
+        vec![
+            "ec2:CreateVpcEndpointConnectionNotification",
+            "ssm:PutParameter",
+            "ec2:ModifyVpcEndpointServicePermissions",
+            "ssm:PutParameter"
+        ],
+        "the principal is recorded before it is added"
+    );
+    for n in 1..clean.len() {
+        let (cloud, publication) = with_topic();
+        create_killed_after(&cloud, &publication, &clean, n).await;
+        // The last one was entered, never carried out.
+        assert_eq!(cloud.mutating_calls(), clean[..=n], "N={n}");
+        // Lambda's retry: the same event again.
+        run(&publication, RequestKind::Create, props())
+            .await
+            .unwrap();
+        assert_eq!(cloud.principals_of(SERVICE), vec![PRINCIPAL], "N={n}");
+        let notifications = cloud.notifications_on(SERVICE);
+        assert_eq!(notifications.len(), 1, "no second notification, N={n}");
+        let policy = stored_policy(&cloud);
+        assert_eq!(policy.added_principals, vec![PRINCIPAL], "N={n}");
+        assert_eq!(
+            policy.connection_notification.as_deref(),
+            Some(notifications[0].id.as_str()),
+            "N={n}"
+        );
+        // A further identical Create changes nothing.
+        cloud.reset_calls();
+        run(&publication, RequestKind::Create, props())
+            .await
+            .unwrap();
+        assert_eq!(cloud.mutating_calls(), Vec::<&str>::new(), "N={n}");
+        run(&publication, RequestKind::Delete, props())
+            .await
+            .unwrap();
+        assert_eq!(cloud.principals_of(SERVICE), Vec::<String>::new(), "N={n}");
+        assert!(cloud.notifications_on(SERVICE).is_empty(), "N={n}");
+        assert!(cloud.param(&policy_name(DESCRIPTOR)).is_none(), "N={n}");
+        assert!(cloud.param(DESCRIPTOR).is_none(), "N={n}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_killed_create_never_claims_a_principal_someone_else_allowed() {
+    let (cloud, publication) = setup();
+    cloud.allow(SERVICE, PRINCIPAL);
+    // Killed right after writing its policy (the only write before the descriptor's).
+    create_killed_after(
+        &cloud,
+        &publication,
+        &["ssm:PutParameter", "ssm:PutParameter"],
+        1,
+    )
+    .await;
+    run(&publication, RequestKind::Create, props())
+        .await
+        .unwrap();
+    assert_eq!(stored_policy(&cloud).added_principals, Vec::<String>::new());
+    run(&publication, RequestKind::Delete, props())
+        .await
+        .unwrap();
+    assert_eq!(cloud.principals_of(SERVICE), vec![PRINCIPAL]);
+}
