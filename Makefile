@@ -6,6 +6,10 @@ SHELL := /bin/bash
 CACHE_DIR      ?= $(HOME)/.cache/privatelink-autowire
 LOCK           := tests/emulator/requirements.lock
 VENV           := $(CACHE_DIR)/venv-$(shell sha256sum $(LOCK) | cut -c1-12)
+# The template linters (checkov, parliament) in a venv of their own: checkov's pins (boto3,
+# networkx, packaging) conflict with SAM CLI's and moto's in $(LOCK).
+LINT_LOCK      := tests/emulator/linters.lock
+LINT_VENV      := $(CACHE_DIR)/linters-$(shell sha256sum $(LINT_LOCK) | cut -c1-12)
 PY             := $(VENV)/bin/python
 export CARGO_TARGET_DIR ?= $(CACHE_DIR)/target
 export PATH := $(VENV)/bin:$(PATH)
@@ -13,13 +17,15 @@ EMULATOR_PORT  ?= 5055
 ARM_TARGET     := aarch64-unknown-linux-gnu
 
 .PHONY: help tools venv rust-target system-packages emulator test lint test-all build-debug test-cargo \
-        test-pytest build-release sam-build template-check build smoke demo bench phases profile-table \
-        print-venv
+        test-pytest build-release sam-build template-check build smoke demo bench fuzz phases \
+        profile-table print-venv linters print-lint-venv
 
 help:
 	@echo "make demo      provider -> consumer -> probe -> reconciler through the real binaries, on the emulator"
 	@echo "make bench     the probe against 1,000 TCP+TLS targets on loopback (time, memory);"
 	@echo "               the reconciler over 100 links on the emulator (calls per pass, time, memory)"
+	@echo "make fuzz      1,000 seeded CloudFormation events (and garbage) through the real binaries:"
+	@echo "               answers, FAILED/SUCCESS, panics, hangs, time (FUZZ_SEED=$(FUZZ_SEED))"
 	@echo "make lint | test-all | template-check | build | smoke   the parts of make test"
 	@echo "make test      every test: unit, wire (emulator), binaries (runtime emulator), template;"
 	@echo "               ends with the time of each phase (make phases prints it again)"
@@ -69,9 +75,11 @@ BOOTSTRAPS     := AUTOWIRE_PROVIDER_BOOTSTRAP=$(DEBUG_BIN)/provider \
                   AUTOWIRE_PROBE_BOOTSTRAP=$(DEBUG_BIN)/probe AUTOWIRE_TEST_BOOTSTRAP=$(DEBUG_BIN)/provider
 # pytest workers: each one starts its own emulator, so tests never share emulator state.
 PYTEST_WORKERS ?= 3
+FUZZ_EVENTS    ?= 1000
+FUZZ_SEED      ?= 1
 
 IN_TREE_TARGETS := test lint test-all build-debug test-cargo test-pytest build-release build smoke demo bench \
-                   profile-table
+                   fuzz profile-table
 
 ifneq ($(abspath $(CURDIR)),$(abspath $(STABLE_TREE)))
 $(IN_TREE_TARGETS):
@@ -144,14 +152,28 @@ bench: build-debug
 	$(BOOTSTRAPS) AUTOWIRE_RECONCILER_BOOTSTRAP=$(CARGO_TARGET_DIR)/release/reconciler \
 	  $(PY) tests/emulator/with_emulator.py -- $(PY) scripts/bench-reconciler.py --links 100
 
+# ---- fuzz -----------------------------------------------------------------
+## Seeded events through the debug binaries (tests/binary/fuzz.py): one answer for each usable
+## ResponseURL, none elsewhere, no panic, no hang; the counts and the time.
+fuzz: build-debug
+	$(BOOTSTRAPS) $(PY) tests/emulator/with_emulator.py -- \
+	  $(PY) tests/binary/fuzz.py --events $(FUZZ_EVENTS) --seed $(FUZZ_SEED)
+
 ## What each release-profile choice costs: zip size, link time, native cold start (slow: rebuilds).
 profile-table: tools
 	$(PY) scripts/profile-table.py
 
 endif
 
-template-check: tools
-	scripts/check-template.sh --install-guard
+## The template checks; the linters' venv is built first when missing.
+template-check: tools linters
+	LINT_VENV=$(LINT_VENV) scripts/check-template.sh --install-guard
+
+linters: $(LINT_VENV)/.ok
+$(LINT_VENV)/.ok: $(LINT_LOCK)
+	python3 -m venv $(LINT_VENV)
+	$(LINT_VENV)/bin/pip install --disable-pip-version-check -q -r $(LINT_LOCK)
+	touch $@
 
 ## The phase table of the last `make test`.
 phases:
@@ -159,3 +181,6 @@ phases:
 
 print-venv:
 	@echo $(VENV)
+
+print-lint-venv:
+	@echo $(LINT_VENV)

@@ -6,12 +6,23 @@
 #                              on the SAM template and on its transformed CloudFormation
 #   4. cfn-guard               policies/*.guard on the transformed CloudFormation, then a self-test
 #                              that each rule still rejects a known-bad variant of it
+#   5. checkov                 on the SAM template: zero failed checks; every waiver is a
+#                              checkov skip with its reason in the resource's Metadata
+#   6. parliament              every IAM policy document of the transformed template, rendered
+#                              (scripts/template_checks.py) in four deployments: zero findings
+#                              beyond the allow-list below, each entry with its reason
+#   7. name limits             the transformed template rendered with a 128-character stack name:
+#                              every name, description and tag within its AWS limit, IAM policy
+#                              sizes within IAM's quotas; prints the longest name
 # Exits non-zero on any finding (informational ones included). A missing tool is skipped with a
 # warning, except when CI=true, where it is a failure.
 #
 # Usage: scripts/check-template.sh [--install-guard] [template]
 #   --install-guard  build cfn-guard into $HOME/.cache/privatelink-autowire/tools when it is missing
 #                    (cargo install --locked, a few minutes on 2 cores)
+# Env: VENV       the project's venv (SAM CLI, cfn-lint); default: `make print-venv`
+#      LINT_VENV  the linters' venv (checkov, parliament; tests/emulator/linters.lock);
+#                 default: `make print-lint-venv` (`make linters` builds it)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -27,7 +38,7 @@ template="template.yaml"
 for arg in "$@"; do
     case "$arg" in
         --install-guard) install_guard=true ;;
-        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
         -*) echo "check-template: unknown option $arg" >&2; exit 2 ;;
         *) template="$arg" ;;
     esac
@@ -54,6 +65,12 @@ if [[ -z "$venv" ]] && command -v make >/dev/null 2>&1; then
 fi
 if [[ -n "$venv" && -x "$venv/bin/sam" ]]; then
     export PATH="$venv/bin:$PATH"
+fi
+# checkov and parliament live in a venv of their own: checkov pins boto3, networkx and packaging
+# to versions that SAM CLI and moto in the project's venv cannot share.
+lint_venv="${LINT_VENV:-}"
+if [[ -z "$lint_venv" ]] && command -v make >/dev/null 2>&1; then
+    lint_venv="$(make -s print-lint-venv 2>/dev/null || true)"
 fi
 
 tmp="$(mktemp -d)"
@@ -247,16 +264,11 @@ def add_resource_to_unconditioned(action, arn):
             st["Resource"] = resources + [{"Fn::Sub": arn}]
     return change
 
-def drop_log_group_of(function):
-    """Only the log group named after `function`: every other function keeps its own."""
+def unconfigure_log_group_of(function):
+    """`function` without LoggingConfig.LogGroup (it would log to /aws/lambda/<name>, a log group
+    this template does not declare), while every other function keeps its own."""
     def change(r):
-        name = "/aws/lambda/${%s}" % function
-        doomed = [k for k, v in r.items() if v["Type"] == "AWS::Logs::LogGroup"
-                  and v["Properties"].get("LogGroupName") == {"Fn::Sub": name}]
-        if not doomed:
-            sys.exit(f"self-test: no log group named {name}")
-        for k in doomed:
-            del r[k]
+        r[function]["Properties"]["LoggingConfig"].pop("LogGroup")
     return change
 
 def drop_log_groups(r):
@@ -306,16 +318,16 @@ variant("endpoint_service_writes_never_on_every_resource", "star",
 variant("endpoint_service_writes_never_on_every_resource", "template-star",
         widen("ec2:ModifyVpcEndpointServiceConfiguration"))
 # One function without its log group while the others keep theirs: one logging to its default
-# log group, and one whose LoggingConfig.LogGroup names a log group that is gone.
-default_logged = [k for k in functions if "LogGroup" not in resources[k]["Properties"].get("LoggingConfig", {})]
-configured_log_groups = [resources[k]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"] for k in functions
-                         if "Ref" in resources[k]["Properties"].get("LoggingConfig", {}).get("LogGroup", {})]
-if not default_logged or not configured_log_groups:
-    sys.exit("self-test needs a function with its default log group and one with LoggingConfig.LogGroup")
-variant("lambda_log_group_with_retention", "one-function-without",
-        drop_log_group_of(default_logged[-1]))
+# log group (which no resource declares), and one whose LoggingConfig.LogGroup names a log group
+# that is gone.
+configured = [k for k in functions
+              if "Ref" in resources[k]["Properties"].get("LoggingConfig", {}).get("LogGroup", {})]
+if not configured:
+    sys.exit("self-test needs a function with LoggingConfig.LogGroup")
+for k in configured:
+    variant("lambda_log_group_with_retention", f"{k}-unconfigured", unconfigure_log_group_of(k))
 variant("lambda_log_group_with_retention", "configured-log-group-gone",
-        lambda r: r.pop(configured_log_groups[-1]))
+        lambda r: r.pop(resources[configured[-1]]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]))
 variant("iam_no_wildcard_action", "partial-wildcard",
         add_policy([{"Effect": "Allow", "Action": "ec2:*VpcEndpoint*",
                      "Resource": {"Fn::Sub": "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:vpc-endpoint/*"}}]))
@@ -442,7 +454,9 @@ if not reconciler_fns:
     sys.exit("self-test needs the reconciler function (BuildProperties.Binary: reconciler) in the template")
 rec_fn = reconciler_fns[0]
 rec_role = resources[rec_fn]["Properties"]["Role"]["Fn::GetAtt"][0]
-rec_shared = [a["Ref"] for a in resources[rec_role]["Properties"].get("ManagedPolicyArns", []) if "Ref" in a]
+rec_shared = [a["Ref"] if "Ref" in a else a["Fn::If"][1]["Ref"]
+              for a in resources[rec_role]["Properties"].get("ManagedPolicyArns", [])
+              if "Ref" in a or a.get("Fn::If", [None, {}])[1].get("Ref", "AWS::NoValue") != "AWS::NoValue"]
 if not rec_shared:
     sys.exit("self-test needs a managed policy of this template on the reconciler's role")
 
@@ -567,17 +581,250 @@ variant("topics_published_to_only_by_vpce_of_this_account", "inline-policy",
             "PolicyDocument": {"Version": "2012-10-17", "Statement": [
                 {"Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"}, "Action": "sns:Publish",
                  "Resource": "*"}]}}}))
+# Record names: alias writes carry their names; the provider's two exact shapes.
+names_key = "route53:ChangeResourceRecordSetsNormalizedRecordNames"
+types_key = "route53:ChangeResourceRecordSetsRecordTypes"
+actions_key = "route53:ChangeResourceRecordSetsActions"
+
+def record_statements(pick):
+    """The template's own statements allowing ChangeResourceRecordSets that `pick` chooses."""
+    def each(r):
+        hits = [st for st in role_statements(r)
+                if "route53:ChangeResourceRecordSets" in ([st["Action"]] if isinstance(st.get("Action"), str) else st.get("Action", []))
+                and pick(st)]
+        if not hits:
+            sys.exit("self-test: no such route53:ChangeResourceRecordSets statement in the template")
+        return hits
+    return each
+
+def names_of(st):
+    return st.get("Condition", {}).get("ForAllValues:StringLike", {}).get(names_key)
+
+def types_of(st):
+    return st.get("Condition", {}).get("ForAllValues:StringEquals", {}).get(types_key, [])
+
+def change_records(pick, change):
+    def apply(r):
+        for st in record_statements(pick)(r):
+            change(st)
+    return apply
+
+alias_writes = lambda st: isinstance(names_of(st), dict)
+txt_writes = lambda st: "TXT" in types_of(st)
+validation_writes = lambda st: isinstance(names_of(st), list) and "CNAME" in types_of(st)
+
+def drop_names(st):
+    st["Condition"]["ForAllValues:StringLike"].pop(names_key)
+    if not st["Condition"]["ForAllValues:StringLike"]:
+        st["Condition"].pop("ForAllValues:StringLike")
+    st["Condition"].get("Null", {}).pop(names_key, None)
+
+zone_arn = "arn:aws:route53:::hostedzone/Z1"
+variant("dns_changes_name_their_records", "alias-any-name", change_records(alias_writes, drop_names))
+variant("dns_changes_name_their_records", "literal-wildcard",
+        add_policy([{"Effect": "Allow", "Action": "route53:ChangeResourceRecordSets", "Resource": zone_arn,
+                     "Condition": {"ForAllValues:StringEquals": {types_key: ["CNAME"]},
+                                   "ForAllValues:StringLike": {names_key: ["*"]},
+                                   "Null": {types_key: "false", names_key: "false"}}}]))
+variant("dns_changes_name_their_records", "any-underscore-name",
+        change_records(txt_writes, lambda st: st["Condition"]["ForAllValues:StringLike"].__setitem__(names_key, ["_*"])))
+variant("dns_provider_records_exact", "txt-with-cname",
+        change_records(txt_writes, lambda st: types_of(st).append("CNAME")))
+variant("dns_provider_records_exact", "cname-with-verification-names",
+        change_records(validation_writes, lambda st: st["Condition"]["ForAllValues:StringLike"].__setitem__(
+            names_key, ["_" + "?" * 20 + ".*"])))
+variant("dns_provider_records_exact", "validation-without-not-like",
+        change_records(validation_writes, lambda st: st["Condition"].pop("ForAllValues:StringNotLike")))
+variant("dns_provider_records_exact", "txt-create",
+        change_records(txt_writes, lambda st: st["Condition"]["ForAllValues:StringEquals"][actions_key].append("CREATE")))
+variant("dns_provider_records_exact", "validation-any-action",
+        change_records(validation_writes, lambda st: (st["Condition"]["ForAllValues:StringEquals"].pop(actions_key),
+                                                      st["Condition"]["Null"].pop(actions_key))))
+# The provider's opt-in tag on endpoint services and listeners.
+service_arn = {"Fn::Sub": "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:vpc-endpoint-service/*"}
+variant("provider_writes_need_the_opt_in_tag", "service-permissions",
+        strip_conditions("ec2:ModifyVpcEndpointServicePermissions"))
+variant("provider_writes_need_the_opt_in_tag", "listeners", strip_conditions("elasticloadbalancing:ModifyListener"))
+variant("provider_writes_need_the_opt_in_tag", "reconciler-accepts", strip_conditions("ec2:AcceptVpcEndpointConnections"))
+variant("provider_writes_need_the_opt_in_tag", "other-tag",
+        add_policy([{"Effect": "Allow", "Action": "ec2:ModifyVpcEndpointServiceConfiguration", "Resource": service_arn,
+                     "Condition": {"StringEquals": {"aws:ResourceTag/team": "true"}}}]))
+# Certificate tags: only the owner keys, only with a stack ARN, never removed.
+certificate_arn = {"Fn::Sub": "arn:${AWS::Partition}:acm:${AWS::Region}:${AWS::AccountId}:certificate/*"}
+
+def add_tag_key(action, key):
+    def change(r):
+        hits = [st for st in role_statements(r) if st.get("Action") == action or action in st.get("Action", [])]
+        if not hits:
+            sys.exit(f"self-test: no statement in the template allows {action}")
+        for st in hits:
+            st["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"].append(key)
+    return change
+
+variant("certificate_tags_only_the_owner_tags", "add-any-tag", strip_conditions("acm:AddTagsToCertificate"))
+variant("certificate_tags_only_the_owner_tags", "request-with-other-tag", add_tag_key("acm:RequestCertificate", "Name"))
+variant("certificate_tags_only_the_owner_tags", "untag",
+        add_policy([{"Effect": "Allow", "Action": "acm:RemoveTagsFromCertificate", "Resource": certificate_arn}]))
+# Consumers: endpoints and descriptors only from trusted providers.
+def any_service_owner(r):
+    hits = [st for st in role_statements(r)
+            if "ec2:VpceServiceOwner" in st.get("Condition", {}).get("StringEquals", {})]
+    if not hits:
+        sys.exit("self-test: no statement names ec2:VpceServiceOwner")
+    for st in hits:
+        st["Condition"].pop("StringEquals")
+        st["Condition"]["StringNotEquals"] = {"ec2:VpceServiceOwner": ["amazon", "aws-marketplace"]}
+
+variant("link_endpoints_and_descriptors_only_from_trusted_providers", "any-service-owner", any_service_owner)
+variant("link_endpoints_and_descriptors_only_from_trusted_providers", "any-account-descriptors",
+        strip_conditions("ssm:GetParameters"))
+# Names: no FunctionName; rule, queue and role names not from the stack name.
+schedule_rule = [k for k in of_type(resources, "AWS::Events::Rule") if "ScheduleExpression" in resources[k]["Properties"]][0]
+variant("lambda_functions_have_no_fixed_name", "reconciler-named",
+        set_prop(rec_fn, "FunctionName", {"Fn::Sub": "${AWS::StackName}-reconciler"}))
+variant("names_not_built_from_the_stack_name", "rule-sub",
+        set_prop(schedule_rule, "Name", {"Fn::Sub": "${AWS::StackName}-schedule"}))
+variant("names_not_built_from_the_stack_name", "rule-sub-list",
+        set_prop(schedule_rule, "Name", {"Fn::Sub": ["${AWS::StackName}-${X}", {"X": "schedule"}]}))
+variant("names_not_built_from_the_stack_name", "role-join",
+        set_prop(rec_role, "RoleName", {"Fn::Join": ["-", [{"Ref": "AWS::StackName"}, "reconciler"]]}))
+variant("names_not_built_from_the_stack_name", "queue-ref",
+        set_prop(of_type(resources, "AWS::SQS::Queue")[0], "QueueName", {"Ref": "AWS::StackName"}))
 PY
-    for bad in "$tmp"/bad/*.json; do
-        rule="$(basename "$bad" .json)"; rule="${rule%%--*}"
-        if "$guard" validate --rules policies --data "$bad" --show-summary fail >"$tmp/out.txt" 2>&1; then
-            fail "cfn-guard self-test: $(basename "$bad" .json) passed"
-        elif ! grep -Eq "/${rule}[[:space:]]+FAIL" "$tmp/out.txt"; then
-            fail "cfn-guard self-test: $(basename "$bad" .json) failed, but not by rule $rule"
+    # Each variant against the policy file that holds its rule, the variants side by side.
+    self_test() {
+        local bad="$1" name rule file
+        name="$(basename "$bad" .json)"; rule="${name%%--*}"
+        file="$(grep -lE "^rule ${rule}([[:space:]({]|$)" policies/*.guard | head -n1)"
+        if [[ -z "$file" ]]; then
+            echo "NORULE $name"
+        elif "$guard" validate --rules "$file" --data "$bad" --show-summary fail >"$bad.out" 2>&1; then
+            echo "PASSED $name"
+        elif ! grep -Eq "/${rule}[[:space:]]+FAIL" "$bad.out"; then
+            echo "OTHER $name"
         else
-            printf 'ok  %s\n' "$(basename "$bad" .json)"
+            echo "ok $name"
         fi
-    done
+    }
+    export -f self_test
+    export guard
+    find "$tmp/bad" -name '*.json' -print0 | sort -z \
+        | xargs -0 -P "$(nproc 2>/dev/null || echo 2)" -I{} bash -c 'self_test "$1"' _ {} \
+        | sort -k2 >"$tmp/self-test.txt"
+    while read -r result name; do
+        case "$result" in
+            ok) printf 'ok  %s\n' "$name" ;;
+            PASSED) fail "cfn-guard self-test: $name passed" ;;
+            OTHER) fail "cfn-guard self-test: $name failed, but not by rule ${name%%--*}" ;;
+            *) fail "cfn-guard self-test: $name: no rule ${name%%--*} in policies/*.guard" ;;
+        esac
+    done <"$tmp/self-test.txt"
+    printf 'cfn-guard self-test: %s known-bad variants, %s rejected by their rule\n' \
+        "$(find "$tmp/bad" -name '*.json' | wc -l)" "$(grep -c '^ok ' "$tmp/self-test.txt" || true)"
+fi
+
+# ---- 5: checkov ---------------------------------------------------------------------------
+checkov="" lint_python=""
+if [[ -n "$lint_venv" && -x "$lint_venv/bin/checkov" ]]; then
+    checkov="$lint_venv/bin/checkov"
+    lint_python="$lint_venv/bin/python"
+elif command -v checkov >/dev/null 2>&1; then
+    checkov="$(command -v checkov)"
+    lint_python="$(dirname "$checkov")/python"
+fi
+if [[ -z "$checkov" ]]; then
+    missing checkov "run 'make linters'"
+else
+    step "checkov $("$checkov" --version): $template"
+    # --skip-download: offline (no guideline links or severities from the vendor's service).
+    "$checkov" --file "$template" --framework cloudformation --skip-download --output json \
+        >"$tmp/checkov.json" 2>"$tmp/checkov.err" || true
+    if ! python3 - "$tmp/checkov.json" <<'PY'
+import json, sys
+with open(sys.argv[1], encoding="utf-8") as f:
+    text = f.read()
+try:
+    report = json.loads(text)
+except ValueError:
+    sys.exit("checkov gave no JSON report")
+reports = report if isinstance(report, list) else [report]
+passed = failed = skipped = errors = 0
+for r in reports:
+    summary = r.get("summary", {})
+    passed += summary.get("passed", 0)
+    failed += summary.get("failed", 0)
+    skipped += summary.get("skipped", 0)
+    errors += summary.get("parsing_errors", 0)
+    for c in r.get("results", {}).get("failed_checks", []):
+        print(f"  FAILED  {c['check_id']} {c['resource']}: {c['check_name']}")
+    for c in r.get("results", {}).get("skipped_checks", []):
+        reason = (c.get("check_result") or {}).get("suppress_comment", "")
+        print(f"  waived  {c['check_id']} {c['resource']}: {reason}")
+        if not reason or reason == "No comment provided":
+            print(f"  FAILED  waiver of {c['check_id']} on {c['resource']} has no reason")
+            failed += 1
+print(f"checkov: {passed} passed, {failed} failed, {skipped} skipped (waived in place), {errors} parsing errors")
+sys.exit(1 if failed or errors or not passed else 0)
+PY
+    then
+        sed -n '1,20p' "$tmp/checkov.err" >&2
+        fail "checkov"
+    fi
+fi
+
+# ---- 6: parliament over every IAM policy document ---------------------------------------------
+# Findings allowed here, each with its reason. RESOURCE_MISMATCH is parliament's "no resource of
+# this statement fits every resource type of the action"; AWS's own pattern for actions that
+# touch several resources (CreateVpcEndpoint: the endpoint, its VPC, subnets and groups) splits
+# them over statements, each with the conditions its resources support, so each half alone is a
+# mismatch. An entry that no longer matches a finding is an error: the list stays exact.
+cat >"$tmp/parliament-allow.json" <<'JSON'
+[
+ {"issue": "RESOURCE_MISMATCH", "policy": "LinkPolicy--policy", "action": "ec2:CreateVpcEndpoint",
+  "format": "arn:*:ec2:*:*:vpc/*",
+  "reason": "split-statement pattern: CreateLinkTaggedEndpointsToTrustedProviders holds the vpc-endpoint (tag and service owner conditions), CreateEndpointsInThisAccountsNetworks the VPC, subnets and groups"},
+ {"issue": "RESOURCE_MISMATCH", "policy": "LinkPolicy--policy", "action": "ec2:CreateVpcEndpoint",
+  "format": "arn:*:ec2:*:*:vpc-endpoint/*",
+  "reason": "split-statement pattern: the other half of the CreateVpcEndpoint pair above"},
+ {"issue": "RESOURCE_MISMATCH", "policy": "LinkPolicy--policy", "action": "ec2:ModifyVpcEndpoint",
+  "format": "arn:*:ec2:*:*:vpc-endpoint/*",
+  "reason": "split-statement pattern: MoveLinkEndpointsBetweenSubnetsAndGroups holds the subnets and groups a modify adds or removes, ChangeAndDeleteOnlyLinkEndpoints the link-tagged endpoint"},
+ {"issue": "RESOURCE_MISMATCH", "policy": "LinkPolicy--policy", "action": "ec2:CreateSecurityGroup",
+  "format": "arn:*:ec2:*:*:security-group/*",
+  "reason": "split-statement pattern: CreateGroupsInThisAccountsVpcs holds the VPC, CreateLinkTaggedGroups the new group with its link-id tag condition"},
+ {"issue": "RESOURCE_MISMATCH", "policy": "LinkPrivateZonesPolicy--policy", "action": "route53:ChangeTagsForResource",
+  "format": "arn:*:route53:::healthcheck/*",
+  "reason": "hostedzone and healthcheck are alternative resource types of ChangeTagsForResource (a call names one); the function tags hosted zones only"},
+ {"issue": "RESOURCE_MISMATCH", "policy": "ProviderRole--listener-certificates", "action": "elasticloadbalancing:AddListenerCertificates",
+  "format": "arn:*:elasticloadbalancing:*:*:listener/app/*/*/*",
+  "reason": "listener/app and listener/net are alternative resource types (a call names one listener); the role is limited to Network Load Balancer listeners on purpose"},
+ {"issue": "RESOURCE_MISMATCH", "policy": "ProviderRole--listener-certificates", "action": "elasticloadbalancing:RemoveListenerCertificates",
+  "format": "arn:*:elasticloadbalancing:*:*:listener/app/*/*/*",
+  "reason": "as for AddListenerCertificates: Network Load Balancer listeners only, on purpose"},
+ {"issue": "RESOURCE_MISMATCH", "policy": "ProviderRole--listener-certificates", "action": "elasticloadbalancing:ModifyListener",
+  "format": "arn:*:elasticloadbalancing:*:*:listener/app/*/*/*",
+  "reason": "as for AddListenerCertificates: Network Load Balancer listeners only, on purpose"},
+ {"issue": "PERMISSIONS_MANAGEMENT_ACTIONS", "policy": "ProviderRole--endpoint-services", "action": "ec2:ModifyVpcEndpointServicePermissions",
+  "reason": "ManagePrincipals: a publication adds its AllowedAccounts to the service's allowed principals (and removes only those it added); only on services tagged privatelink-autowire:managed=true"}
+]
+JSON
+if ! $have_transformed; then
+    fail "parliament not run: no transformed template"
+elif [[ -z "$lint_python" ]] || ! "$lint_python" -c 'import parliament' >/dev/null 2>&1; then
+    missing parliament "run 'make linters'"
+else
+    step "parliament: every IAM policy document of the transformed template"
+    python3 scripts/template_checks.py iam-docs "$transformed" "$tmp/iam" || fail "rendering the IAM policy documents"
+    "$lint_python" scripts/template_checks.py parliament "$tmp/iam" "$tmp/parliament-allow.json" \
+        || fail "parliament"
+fi
+
+# ---- 7: names within AWS's limits at a 128-character stack name --------------------------------
+if $have_transformed; then
+    step "name limits: the template rendered with a 128-character stack name"
+    python3 scripts/template_checks.py names "$transformed" || fail "name limits"
+else
+    fail "name limits not checked: no transformed template"
 fi
 
 echo
