@@ -14,11 +14,11 @@ import uuid
 from pathlib import Path
 from typing import Optional
 
+from fault_proxy import is_mutating
 from lambda_harness import LambdaHarness
 from testbed_fixtures import PROVIDER, REGION, function_env
 from testbed_util import skip_or_fail
 
-READ_ONLY = ("Describe", "Get", "List")
 RESPONSE_LIMIT = 4096
 
 
@@ -62,7 +62,7 @@ def consumer_harness(session, proxy, timeout_s: float) -> LambdaHarness:
 def mutating(proxy, calls: Optional[list[dict]] = None) -> list[str]:
     """The calls (through the fault proxy) that were not Describe*/List*/Get*."""
     calls = proxy.calls() if calls is None else calls
-    return [c["action"] for c in calls if not str(c["action"]).startswith(READ_ONLY)]
+    return [c["action"] for c in calls if is_mutating(c)]
 
 
 def bare_zone_id(zone_id: str) -> str:

@@ -67,3 +67,32 @@ def cfn(capture):
 def relay_provider(account, proxy):
     with provider_harness(account(PROVIDER), proxy, RELAY_TIMEOUT_S) as h:
         yield h
+
+
+# Figures the tests record (record_property) for the end of the run: each crash matrix and the
+# fuzz run. Recorded properties travel with the reports, so this works under pytest-xdist too.
+FIGURES = ("crash matrix", "fuzz")
+
+
+def pytest_terminal_summary(terminalreporter):
+    found: dict[str, list[dict]] = {}
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            if getattr(report, "when", None) != "call":
+                continue  # the teardown report carries the same properties
+            for name, value in getattr(report, "user_properties", ()):
+                if name in FIGURES and isinstance(value, dict):
+                    found.setdefault(name, []).append(value)
+    if not found:
+        return
+    terminalreporter.section("figures")
+    matrices = sorted(found.get("crash matrix", []), key=lambda f: f["name"])
+    if matrices:
+        runs = sum(m["runs"] for m in matrices)
+        converged = sum(m["converged"] for m in matrices)
+        sizes = ", ".join(f"{m['name']} {m['runs']}" for m in matrices)
+        terminalreporter.write_line(f"crash matrix: {sizes} → {runs} runs, {converged} converged")
+        for m in matrices:
+            terminalreporter.write_line(f"  {m['line']}")
+    for fuzz in found.get("fuzz", []):
+        terminalreporter.write_line(f"fuzz: {fuzz['line']}")

@@ -63,6 +63,18 @@ Control endpoints (served by the proxy itself, never forwarded)
 ``DELETE /_autowire/faults`` remove all rules.
 ``GET /_autowire/proxy``     ``{"upstream": ..., "calls": n, "faults": n}``.
 
+Crash hook (library only: ``kill_after``)
+-----------------------------------------
+``proxy.kill_after(n, pid)`` arms a one-shot crash: once the ``n``-th *mutating* call
+(:func:`is_mutating`: not ``Describe*``/``Get*``/``List*``, and not an unnamed REST ``GET``)
+after arming has been forwarded and the upstream has answered, the proxy sends ``SIGKILL`` to
+``pid`` (an int, or a callable giving the PID at that moment: a process the caller started),
+waits until it is gone, and closes the connection without relaying the answer.  The call has
+taken effect upstream; the process never saw its answer: a crash right after the call.  The
+call is recorded with ``"killed_pid"``; ``proxy.kill_state()`` tells what happened.
+``proxy.arm(crash)`` shares one :class:`Crash` with another counter (the harness's async invoke
+relay counts the function's Event invokes), so ``n`` counts across both.
+
 Any other path, ``/_autowire/...`` of the emulator included, is forwarded.
 
 Standalone::
@@ -86,12 +98,13 @@ import json
 import os
 import random
 import re
+import signal
 import sys
 import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler
-from typing import Iterable, Optional, Union
+from typing import Callable, Iterable, Optional, Union
 from urllib.parse import parse_qs, unquote, urlsplit
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -245,6 +258,77 @@ def classify(method: str, target: str, headers, body: bytes) -> dict:
     return out
 
 
+READ_ONLY_PREFIXES = ("Describe", "Get", "List")
+
+
+def is_mutating(call: dict) -> bool:
+    """A call that may change something: not Describe*/Get*/List*, nor an unnamed REST GET/HEAD."""
+    action = str(call.get("action"))
+    if call.get("rest") == action:  # a REST call classify() could not name
+        return call.get("method") not in ("GET", "HEAD")
+    return not action.startswith(READ_ONLY_PREFIXES)
+
+
+def wait_gone(pid: int, timeout: float = 5.0) -> bool:
+    """Wait until ``pid`` has exited (a zombie counts as exited); False on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                if f.read().rsplit(b")", 1)[-1].split()[0] in (b"Z", b"X"):
+                    return True
+        except FileNotFoundError:
+            return True
+        except OSError:
+            pass
+        time.sleep(0.005)
+    return False
+
+
+class Crash:
+    """A one-shot crash: SIGKILL ``pid`` (an int, or a callable giving the PID at that moment)
+    at the ``after``-th event counted.  One Crash may be armed on several counters (the fault
+    proxy counts mutating AWS calls, lambda_harness's relay counts Event invokes), so ``after``
+    counts across all of them, in arrival order."""
+
+    def __init__(self, after: int, pid: Union[int, Callable[[], Optional[int]]]):
+        if after < 1:
+            raise ValueError("'after' counts mutating calls from 1")
+        self.after = after
+        self.pid = pid
+        self.seen = 0
+        self.fired: Optional[dict] = None
+        self._lock = threading.Lock()
+
+    def count(self) -> bool:
+        """Count one event; True exactly once, on the after-th (then ``fire``)."""
+        with self._lock:
+            if self.fired is not None or self.seen >= self.after:
+                return False
+            self.seen += 1
+            return self.seen == self.after
+
+    def fire(self, what: dict) -> Optional[int]:
+        """SIGKILL the process and wait until it is gone; ``what`` says after which call."""
+        pid = self.pid() if callable(self.pid) else self.pid
+        fired = {**what, "pid": pid, "time": time.time()}
+        with self._lock:
+            self.fired = fired
+        if pid is None:
+            return None
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            fired["gone_already"] = True
+            return None
+        fired["dead"] = wait_gone(pid)
+        return pid
+
+    def as_dict(self) -> dict:
+        with self._lock:
+            return {"after": self.after, "seen": self.seen, "fired": self.fired}
+
+
 def throttle_response(call: dict, rule: Optional[dict] = None) -> tuple[int, list[tuple[str, str]], bytes, str]:
     """(status, headers, body, error code) the real service sends when throttling."""
     rule = rule or {}
@@ -373,6 +457,13 @@ class _State:
         self.rules: list[_Rule] = []
         self.seq = 0
         self.rule_seq = 0
+        self.crash: Optional[Crash] = None
+
+    def crash_due(self, call: dict) -> Optional[Crash]:
+        """The armed crash, when this forwarded and answered call is the one it waits for."""
+        with self.lock:
+            crash = self.crash
+        return crash if crash is not None and is_mutating(call) and crash.count() else None
 
     def add_call(self, call: dict) -> dict:
         with self.lock:
@@ -505,6 +596,12 @@ class _Handler(BaseHTTPRequestHandler):
             return
         call.update({"status": status,
                      "duration_ms": round((time.monotonic() - started) * 1000, 3)})
+        crash = self.state.crash_due(call)
+        if crash is not None:  # the caller dies before it sees the answer
+            call["killed_pid"] = crash.fire(
+                {k: call[k] for k in ("seq", "service", "action")})
+            self.close_connection = True
+            return
         self._send(status, headers, payload, reason)
 
     def _forward(self, body: bytes):
@@ -597,6 +694,27 @@ class FaultProxy(LoopbackHttpServer):
     def clear_faults(self) -> None:
         with self._state.lock:
             self._state.rules.clear()
+
+    # crash hook
+    def kill_after(self, n: int, pid: Union[int, Callable[[], Optional[int]]]) -> Crash:
+        """SIGKILL ``pid`` right after the ``n``-th mutating call from now (see module doc)."""
+        return self.arm(Crash(n, pid))
+
+    def arm(self, crash: Optional[Crash]) -> Optional[Crash]:
+        """Count this proxy's mutating calls towards ``crash`` (None: disarm)."""
+        with self._state.lock:
+            self._state.crash = crash
+        return crash
+
+    def kill_state(self) -> Optional[dict]:
+        """``{"after", "seen", "fired"}`` of the armed crash (``fired``: the call and PID, once
+        done), None when none is armed."""
+        with self._state.lock:
+            crash = self._state.crash
+        return None if crash is None else crash.as_dict()
+
+    def disarm(self) -> None:
+        self.arm(None)
 
 
 def main(argv: Optional[list[str]] = None) -> int:

@@ -87,6 +87,7 @@ from typing import Any, Mapping, Optional, Union
 from urllib.parse import parse_qs, unquote, urlsplit
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fault_proxy import Crash  # noqa: E402
 from testbed_util import (  # noqa: E402
     LOOPBACK,
     LogLine,
@@ -523,6 +524,11 @@ class AsyncInvokeRelay(LoopbackHttpServer):
     ``UnknownOperationException`` (*relay wording*).
 
     Every Invoke request is recorded as a :class:`RelayCall` (:meth:`calls`).
+
+    Crash hook: :meth:`kill_after` (or :meth:`arm`, sharing a ``fault_proxy.Crash`` with the
+    fault proxy so it counts the function's AWS calls and Event invokes together) SIGKILLs a
+    process right after the n-th Event invoke was accepted (delivered, as Lambda queues it)
+    and before its 202 goes out: a function that dies right after handing its work over.
     """
 
     handler = _RelayHandler
@@ -539,6 +545,7 @@ class AsyncInvokeRelay(LoopbackHttpServer):
         self.account = account or (first.account if first else DEFAULT_ACCOUNT)
         self._lock = threading.Lock()
         self._calls: list[RelayCall] = []
+        self._crash: Optional[Crash] = None
 
     def add(self, harness: "LambdaHarness") -> "AsyncInvokeRelay":
         """Serve one more function."""
@@ -563,6 +570,26 @@ class AsyncInvokeRelay(LoopbackHttpServer):
         """Every Invoke request received so far, in arrival order."""
         with self._lock:
             return list(self._calls)
+
+    # -- crash hook
+    def kill_after(self, n: int, pid) -> Crash:
+        """SIGKILL ``pid`` (an int or a callable) once the ``n``-th Event invoke from now has
+        been accepted, before it is answered."""
+        return self.arm(Crash(n, pid))
+
+    def arm(self, crash: Optional[Crash]) -> Optional[Crash]:
+        """Count Event invokes towards ``crash`` (None: disarm)."""
+        with self._lock:
+            self._crash = crash
+        return crash
+
+    def disarm(self) -> None:
+        self.arm(None)
+
+    def kill_state(self) -> Optional[dict]:
+        with self._lock:
+            crash = self._crash
+        return None if crash is None else crash.as_dict()
 
     # -- request handling
     def _resolve(self, ref: str, query_qualifier: Optional[str]):
@@ -632,6 +659,14 @@ class AsyncInvokeRelay(LoopbackHttpServer):
                 # rely on drain_async() waiting for this invocation
                 call.future = target.invoke_async(call.payload)
                 call.target = target.function_name
+                with self._lock:
+                    crash = self._crash
+                if crash is not None and crash.count():
+                    # accepted and queued; the caller dies before it hears so
+                    crash.fire({"service": "lambda", "action": "Invoke",
+                                "function": call.function_name, "invocation_type": itype})
+                    handler.close_connection = True
+                    return
                 call.status = 202
                 self._send(handler, 202, b"")
             else:

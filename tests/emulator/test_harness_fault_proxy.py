@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import http.client
 import json
+import signal
 import sys
 import threading
+import time
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fault_proxy import FaultProxy, classify  # noqa: E402
+from fault_proxy import Crash, FaultProxy, classify, is_mutating  # noqa: E402
 from testbed_util import (  # noqa: E402
     free_port,
     http_json,
@@ -300,3 +303,83 @@ def test_standalone_cli(moto_url):
             ("DescribeVpcs", False), ("DescribeVpcs", True)]
     finally:
         proc.stop()
+
+
+def test_is_mutating():
+    def call(method, target):
+        h = {"Authorization": "AWS4-HMAC-SHA256 Credential=AK/20240101/us-east-1/route53/"
+                              "aws4_request, x"}
+        return classify(method, target, h, b"")
+
+    assert not is_mutating(call("GET", "/2013-04-01/hostedzone/Z1/rrset"))  # ListResourceRecordSets
+    assert is_mutating(call("POST", "/2013-04-01/hostedzone/Z1/rrset"))  # ChangeResourceRecordSets
+    assert not is_mutating(call("GET", "/2013-04-01/somethingnew"))  # unnamed REST GET
+    assert is_mutating(call("POST", "/2013-04-01/somethingnew"))
+    assert is_mutating({"action": "CreateVpcEndpoint", "method": "POST"})
+    for read in ("DescribeVpcs", "GetParameter", "ListTagsForCertificate"):
+        assert not is_mutating({"action": read, "method": "POST"})
+
+
+_CHILD = """
+import sys, boto3
+from botocore.config import Config
+ssm = boto3.client("ssm", endpoint_url=sys.argv[1], region_name="us-east-1",
+                   aws_access_key_id="AKIAKILLTEST00000001", aws_secret_access_key="s",
+                   config=Config(retries={"total_max_attempts": 1, "mode": "standard"}))
+print("ready", flush=True)
+for i in range(1, 4):
+    ssm.put_parameter(Name=f"/kill-test/{sys.argv[2]}/{i}", Value="v", Type="String")
+    ssm.get_parameter(Name=f"/kill-test/{sys.argv[2]}/{i}")
+    print(f"answered {i}", flush=True)
+"""
+
+
+def test_kill_after_the_nth_mutating_call_sigkills_before_the_answer(proxy, moto_url):
+    run = uuid.uuid4().hex[:8]
+    child = start_process([sys.executable, "-c", _CHILD, proxy.url, run], name="kill-child",
+                          ready_line="ready", timeout=30)
+    try:
+        proxy.kill_after(2, lambda: child.pid)
+        assert child.popen.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        child.stop()
+    time.sleep(0.1)  # let the output readers finish
+    assert child.output("stdout") == ["ready", "answered 1"], "it never saw the 2nd answer"
+    calls = proxy.calls()
+    assert [c["action"] for c in calls] == ["PutParameter", "GetParameter", "PutParameter"]
+    assert calls[-1]["status"] == 200 and calls[-1]["killed_pid"] == child.pid
+    state = proxy.kill_state()
+    assert state["after"] == 2 and state["seen"] == 2
+    assert state["fired"]["action"] == "PutParameter" and state["fired"]["dead"] is True
+    # The 2nd call took effect upstream all the same; the 3rd was never made.
+    ssm = boto3.client("ssm", endpoint_url=moto_url, region_name=REGION,
+                       aws_access_key_id="AKIAKILLTEST00000001", aws_secret_access_key="s")
+    names = {p["Name"] for p in ssm.describe_parameters()["Parameters"]}
+    assert {f"/kill-test/{run}/1", f"/kill-test/{run}/2"} <= names
+    assert f"/kill-test/{run}/3" not in names
+    # One-shot: later calls pass; disarm() forgets it.
+    ssm_via_proxy = client(proxy, "ssm")
+    ssm_via_proxy.put_parameter(Name=f"/kill-test/{run}/after", Value="v", Type="String")
+    proxy.disarm()
+    assert proxy.kill_state() is None
+    with pytest.raises(ValueError):
+        proxy.kill_after(0, 1)
+
+
+def test_one_crash_counts_across_every_counter_it_is_armed_on(proxy):
+    """The crash matrix arms one Crash on the proxy and on the harness's relay: `after` counts
+    the events of both together, and it fires once."""
+    crash = Crash(3, lambda: None)  # no process: nothing is signalled
+    assert proxy.arm(crash) is crash and proxy.kill_state()["after"] == 3
+    ssm = client(proxy, "ssm")
+    ssm.put_parameter(Name=f"/crash-{uuid.uuid4().hex[:8]}", Value="v", Type="String")  # 1st
+    assert crash.count() is False  # 2nd: counted elsewhere (the relay, say)
+    ssm.describe_parameters()  # read-only: not counted
+    assert crash.as_dict()["fired"] is None
+    with pytest.raises(botocore.exceptions.ConnectionClosedError):  # 3rd: no answer relayed
+        ssm.put_parameter(Name=f"/crash-{uuid.uuid4().hex[:8]}", Value="v", Type="String")
+    assert crash.as_dict()["fired"]["action"] == "PutParameter"
+    assert crash.as_dict()["fired"]["pid"] is None
+    assert [crash.count() for _ in range(3)] == [False] * 3, "one shot"
+    proxy.disarm()
+    assert proxy.kill_state() is None

@@ -285,6 +285,29 @@ def test_continuation_chain_runs_to_its_end(fn):
     assert [c.invocation for c in calls] == rest
 
 
+def test_kill_after_a_hand_over_sigkills_the_caller_before_its_202(fn):
+    """The relay's crash hook: the 2nd Event invoke is accepted (its invocation runs), and the
+    function that sent it dies before it hears 202, as a crash right after a hand-over."""
+    n = len(fn.relay_calls())
+    crash = fn.relay.kill_after(2, lambda: fn.pid)
+    try:
+        first = fn.invoke_detailed({"chain": 3})
+        rest = fn.drain_async(timeout=60)
+    finally:
+        fn.relay.disarm()
+    state = crash.as_dict()
+    assert state["seen"] == 2 and state["fired"]["action"] == "Invoke"
+    assert state["fired"]["pid"] == first.payload["pid"] and state["fired"]["dead"] is True
+    assert first.ok and first.payload["handed_over"] == 202
+    assert [i.event["chain"] for i in rest] == [2, 1, 0]
+    assert rest[0].error["errorType"] == "Runtime.ExitError", "it died handing over chain 1"
+    assert rest[1].ok and rest[1].cold and rest[1].payload["pid"] != first.payload["pid"]
+    assert rest[2].ok and "handed_over" not in rest[2].payload
+    calls = fn.relay_calls()[n:]
+    assert [(c.payload["chain"], c.status) for c in calls] == [(2, 202), (1, 0), (0, 202)]
+    assert fn.relay.kill_state() is None
+
+
 def test_drain_async_times_out_while_a_chain_runs(fn):
     fn.invoke_async({"sleep_ms": 1500})
     with pytest.raises(TimeoutError, match="still running"):
