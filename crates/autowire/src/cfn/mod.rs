@@ -11,6 +11,8 @@
 //! - waits longer than one invocation continue in a fresh asynchronous invocation that carries
 //!   the request and the progress so far, until done or until the resource's ServiceTimeout.
 
+mod answer;
+mod claims;
 mod envelope;
 mod payload;
 pub mod props;
@@ -32,10 +34,10 @@ use serde_json::Value;
 use tokio::time::Instant;
 use tracing::{error, info, warn, Instrument};
 
-use crate::aws::{Descriptors, Functions, Owner, Tier};
+use crate::aws::{Descriptors, Functions};
 use crate::error::{truncate_reason, Error, Result};
 
-use envelope::{build_response, Envelope, Verdict};
+use envelope::{Envelope, Verdict};
 pub use request::{Answer, Request, RequestKind, Resource, Step};
 pub use responder::Responder;
 #[cfg(feature = "aws")]
@@ -205,91 +207,6 @@ impl Runtime {
             functions,
             config,
             claims: None,
-        }
-    }
-
-    /// Guard against two chains of one request (a hand-over, then Lambda's retry of the
-    /// invocation that made it): each step past round `r` (a continuation starting round `r`,
-    /// or round `r - 1` answering) first claims `{prefix}/{RequestId}/{r}` in Parameter Store,
-    /// create-if-absent, with its chain's identity. The claim is won once; a redelivery of the
-    /// winner's own payload finds its own identity and goes on; any other stands down without
-    /// answering. A claim that can't be made for another reason (access) is logged and the
-    /// invocation goes on, as it would unguarded.
-    pub fn with_claims(mut self, store: Arc<dyn Descriptors>, prefix: impl Into<String>) -> Self {
-        self.claims = Some((store, prefix.into().trim_end_matches('/').to_string()));
-        self
-    }
-
-    /// The name of the request's marker `what` (`step-{r}`, `handover-{r}`).
-    fn marker(&self, request_id: &str, what: &str) -> Option<(&Arc<dyn Descriptors>, String)> {
-        let (store, prefix) = self.claims.as_ref()?;
-        let id: String = request_id
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .take(200)
-            .collect();
-        Some((store, format!("{prefix}/{id}/{what}")))
-    }
-
-    /// Note, before the asynchronous invoke, that round `round` hands over: an answer of that
-    /// round (a redelivery) then claims its step first. Best effort.
-    async fn note_handover(&self, req: &Request, round: u32) {
-        let Some((store, name)) = self.marker(&req.request_id, &format!("handover-{round}")) else {
-            return;
-        };
-        let owner = Owner {
-            stack_id: req.stack_id.clone(),
-            logical_id: req.logical_id.clone(),
-        };
-        match store.create(&name, "1", Tier::Standard, &owner).await {
-            Ok(()) => {}
-            Err(e) if e.aws_code() == Some("ParameterAlreadyExists") => {}
-            Err(e) => warn!(marker = %name, error = %e, "could not note the hand-over"),
-        }
-    }
-
-    /// May answering round `round` leave a second chain answering too? Only when some delivery
-    /// of that round handed over (a read; unreadable counts as yes).
-    async fn handed_over(&self, env: &Envelope, round: u32) -> bool {
-        let Some((store, name)) = self.marker(&env.request_id, &format!("handover-{round}")) else {
-            return false;
-        };
-        !matches!(store.read(&name).await, Ok(None))
-    }
-
-    /// Claim step `slot` of the request for `chain`: `true` when it is this chain's.
-    async fn claim(&self, env: &Envelope, slot: u32, chain: &str) -> bool {
-        let Some((store, name)) = self.marker(&env.request_id, &format!("step-{slot}")) else {
-            return true;
-        };
-        let owner = Owner {
-            stack_id: env.stack_id.clone(),
-            logical_id: env.logical_id.clone(),
-        };
-        let held = match store.create(&name, chain, Tier::Standard, &owner).await {
-            Ok(()) => return true,
-            Err(e) if e.aws_code() == Some("ParameterAlreadyExists") => store.read(&name).await,
-            Err(e) => {
-                warn!(claim = %name, error = %e, "could not claim the step; going on unguarded");
-                return true;
-            }
-        };
-        match held {
-            Ok(Some(p)) if p.value != chain => {
-                info!(claim = %name, held_by = %p.value, "another chain has this request; standing down");
-                false
-            }
-            Ok(_) => true,
-            Err(e) => {
-                warn!(claim = %name, error = %e, "could not read the claim; going on unguarded");
-                true
-            }
         }
     }
 
@@ -638,50 +555,6 @@ impl Runtime {
         {
             warn!("undo still running at the deadline; left unfinished");
         }
-    }
-
-    /// Send the one answer, with retries, before `hard_deadline`.
-    async fn answer(
-        &self,
-        env: &Envelope,
-        verdict: Verdict,
-        hard_deadline: Instant,
-    ) -> Result<Outcome, InvocationError> {
-        let (mut body, mut status) = build_response(env, verdict);
-        if body.len() > MAX_RESPONSE_BYTES {
-            let reason = format!(
-                "response would be {} bytes, over CloudFormation's {MAX_RESPONSE_BYTES}-byte limit; report this as a bug",
-                body.len()
-            );
-            (body, status) = build_response(env, Verdict::Failed(reason));
-        }
-        let status = status.to_string();
-        let redacted = url_guard::redact(&env.url);
-        let mut backoff = self.config.put_backoff;
-        let mut last = String::new();
-        for attempt in 1..=self.config.put_attempts {
-            match self.responder.put(&env.url, body.clone()).await {
-                Ok(()) => {
-                    info!(status = %status, url = %redacted, attempt, "answered CloudFormation");
-                    return Ok(Outcome::Answered { status });
-                }
-                Err(e) => {
-                    warn!(url = %redacted, attempt, error = %e, "answer not delivered");
-                    last = e;
-                }
-            }
-            if attempt == self.config.put_attempts || Instant::now() + backoff >= hard_deadline {
-                break;
-            }
-            tokio::time::sleep(backoff).await;
-            backoff *= 2;
-        }
-        error!(url = %redacted, "giving up delivering the answer");
-        Err(InvocationError::Undelivered {
-            url: redacted,
-            attempts: self.config.put_attempts,
-            last,
-        })
     }
 }
 
