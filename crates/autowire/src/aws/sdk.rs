@@ -8,10 +8,7 @@ use async_trait::async_trait;
 use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use serde_json::Value;
 
-use super::{
-    Connection, ConnectionEvent, ConnectionNotification, Descriptors, EndpointService,
-    EndpointServices, Functions, Owner, StoredParameter, Tier, Verification, Zones,
-};
+use super::{Descriptors, Functions, Owner, StoredParameter, Tier, Zones};
 
 mod acm;
 mod consumer;
@@ -20,7 +17,6 @@ mod events;
 mod listeners;
 mod provider;
 mod route53;
-use crate::descriptor::PrivateDns;
 use crate::error::{Error, Operation, Result};
 
 /// The SDK clients, built once per Lambda container.
@@ -94,133 +90,6 @@ fn code_of<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&str> {
     match err {
         SdkError::ServiceError(s) => s.err().code(),
         _ => None,
-    }
-}
-
-#[async_trait]
-impl EndpointServices for Sdk {
-    async fn describe_service(&self, service_id: &str) -> Result<Option<EndpointService>> {
-        const OP: Operation = "ec2:DescribeVpcEndpointServiceConfigurations";
-        let out = match self
-            .ec2
-            .describe_vpc_endpoint_service_configurations()
-            .service_ids(service_id)
-            .send()
-            .await
-        {
-            Ok(out) => out,
-            Err(e) if code_of(&e).is_some_and(|c| c.starts_with("InvalidVpcEndpointService")) => {
-                return Ok(None)
-            }
-            Err(e) => return Err(sdk_error(OP, e)),
-        };
-        Ok(out
-            .service_configurations()
-            .iter()
-            .find(|s| s.service_id() == Some(service_id))
-            .map(|s| EndpointService {
-                service_id: service_id.to_string(),
-                service_name: s.service_name().unwrap_or_default().to_string(),
-                az_names: s.availability_zones().to_vec(),
-                acceptance_required: s.acceptance_required().unwrap_or(false),
-                nlb_arns: s.network_load_balancer_arns().to_vec(),
-                private_dns: s.private_dns_name().filter(|n| !n.is_empty()).map(|name| {
-                    PrivateDns {
-                        name: name.to_string(),
-                        state: s
-                            .private_dns_name_configuration()
-                            .and_then(|c| c.state())
-                            .map(|st| st.as_str().to_string())
-                            .unwrap_or_else(|| "pendingVerification".into()),
-                    }
-                }),
-                verification: s
-                    .private_dns_name_configuration()
-                    .filter(|_| s.private_dns_name().is_some_and(|n| !n.is_empty()))
-                    .and_then(|c| {
-                        Some(Verification {
-                            name: c.name().filter(|n| !n.is_empty())?.to_string(),
-                            value: c.value().filter(|v| !v.is_empty())?.to_string(),
-                        })
-                    }),
-            }))
-    }
-
-    async fn set_private_dns_name(&self, service_id: &str, name: Option<&str>) -> Result<()> {
-        let call = self
-            .ec2
-            .modify_vpc_endpoint_service_configuration()
-            .service_id(service_id);
-        let call = match name {
-            Some(n) => call.private_dns_name(n),
-            None => call.remove_private_dns_name(true),
-        };
-        call.send()
-            .await
-            .map_err(|e| sdk_error("ec2:ModifyVpcEndpointServiceConfiguration", e))?;
-        Ok(())
-    }
-
-    async fn start_private_dns_verification(&self, service_id: &str) -> Result<()> {
-        self.ec2
-            .start_vpc_endpoint_service_private_dns_verification()
-            .service_id(service_id)
-            .send()
-            .await
-            .map_err(|e| sdk_error("ec2:StartVpcEndpointServicePrivateDnsVerification", e))?;
-        Ok(())
-    }
-
-    async fn connections(&self, service_id: &str) -> Result<Vec<Connection>> {
-        self.describe_connections(provider::filter("service-id", service_id))
-            .await
-    }
-
-    async fn reject_connections(&self, service_id: &str, endpoint_ids: &[String]) -> Result<()> {
-        self.reject(service_id, endpoint_ids).await
-    }
-
-    async fn pending_connections(&self) -> Result<Vec<Connection>> {
-        self.describe_connections(provider::filter("vpc-endpoint-state", "pendingAcceptance"))
-            .await
-    }
-
-    async fn accept_connections(&self, service_id: &str, endpoint_ids: &[String]) -> Result<()> {
-        self.accept(service_id, endpoint_ids).await
-    }
-
-    async fn allowed_principals(&self, service_id: &str) -> Result<Vec<String>> {
-        self.service_principals(service_id).await
-    }
-
-    async fn change_principals(
-        &self,
-        service_id: &str,
-        add: &[String],
-        remove: &[String],
-    ) -> Result<()> {
-        self.modify_principals(service_id, add, remove).await
-    }
-
-    async fn connection_notifications(
-        &self,
-        service_id: &str,
-    ) -> Result<Vec<ConnectionNotification>> {
-        self.notifications_of(service_id).await
-    }
-
-    async fn create_connection_notification(
-        &self,
-        service_id: &str,
-        topic_arn: &str,
-        events: &[ConnectionEvent],
-    ) -> Result<String> {
-        self.create_notification(service_id, topic_arn, events)
-            .await
-    }
-
-    async fn delete_connection_notifications(&self, ids: &[String]) -> Result<()> {
-        self.delete_notifications(ids).await
     }
 }
 

@@ -1,13 +1,19 @@
-//! EC2 adapter for the provider's acceptance: endpoint connections (listed, accepted, rejected),
-//! the service's allowed principals and its connection notifications.
+//! EC2 adapter for the provider's endpoint services: the service and its private DNS name,
+//! endpoint connections (listed, accepted, rejected), the allowed principals and the connection
+//! notifications.
 
+use async_trait::async_trait;
 use aws_sdk_ec2::types::{ConnectionNotificationState, Filter, UnsuccessfulItem};
 
-use super::{sdk_error, Sdk};
-use crate::aws::{Connection, ConnectionEvent, ConnectionNotification, NotificationState};
+use super::{code_of, sdk_error, Sdk};
+use crate::aws::{
+    Connection, ConnectionEvent, ConnectionNotification, EndpointService, EndpointServices,
+    NotificationState, Verification,
+};
+use crate::descriptor::PrivateDns;
 use crate::error::{Error, Operation, Result};
 
-pub(super) fn filter(name: &str, value: &str) -> Filter {
+fn filter(name: &str, value: &str) -> Filter {
     Filter::builder().name(name).values(value).build()
 }
 
@@ -87,7 +93,7 @@ fn notification_of(n: &aws_sdk_ec2::types::ConnectionNotification) -> Connection
 
 impl Sdk {
     /// DescribeVpcEndpointConnections with one filter, every page.
-    pub(super) async fn describe_connections(&self, by: Filter) -> Result<Vec<Connection>> {
+    async fn describe_connections(&self, by: Filter) -> Result<Vec<Connection>> {
         let mut pages = self
             .ec2
             .describe_vpc_endpoint_connections()
@@ -101,20 +107,105 @@ impl Sdk {
         }
         Ok(out)
     }
+}
+
+#[async_trait]
+impl EndpointServices for Sdk {
+    async fn describe_service(&self, service_id: &str) -> Result<Option<EndpointService>> {
+        const OP: Operation = "ec2:DescribeVpcEndpointServiceConfigurations";
+        let out = match self
+            .ec2
+            .describe_vpc_endpoint_service_configurations()
+            .service_ids(service_id)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) if code_of(&e).is_some_and(|c| c.starts_with("InvalidVpcEndpointService")) => {
+                return Ok(None)
+            }
+            Err(e) => return Err(sdk_error(OP, e)),
+        };
+        Ok(out
+            .service_configurations()
+            .iter()
+            .find(|s| s.service_id() == Some(service_id))
+            .map(|s| EndpointService {
+                service_id: service_id.to_string(),
+                service_name: s.service_name().unwrap_or_default().to_string(),
+                az_names: s.availability_zones().to_vec(),
+                acceptance_required: s.acceptance_required().unwrap_or(false),
+                nlb_arns: s.network_load_balancer_arns().to_vec(),
+                private_dns: s.private_dns_name().filter(|n| !n.is_empty()).map(|name| {
+                    PrivateDns {
+                        name: name.to_string(),
+                        state: s
+                            .private_dns_name_configuration()
+                            .and_then(|c| c.state())
+                            .map(|st| st.as_str().to_string())
+                            .unwrap_or_else(|| "pendingVerification".into()),
+                    }
+                }),
+                verification: s
+                    .private_dns_name_configuration()
+                    .filter(|_| s.private_dns_name().is_some_and(|n| !n.is_empty()))
+                    .and_then(|c| {
+                        Some(Verification {
+                            name: c.name().filter(|n| !n.is_empty())?.to_string(),
+                            value: c.value().filter(|v| !v.is_empty())?.to_string(),
+                        })
+                    }),
+            }))
+    }
+
+    async fn set_private_dns_name(&self, service_id: &str, name: Option<&str>) -> Result<()> {
+        let call = self
+            .ec2
+            .modify_vpc_endpoint_service_configuration()
+            .service_id(service_id);
+        let call = match name {
+            Some(n) => call.private_dns_name(n),
+            None => call.remove_private_dns_name(true),
+        };
+        call.send()
+            .await
+            .map_err(|e| sdk_error("ec2:ModifyVpcEndpointServiceConfiguration", e))?;
+        Ok(())
+    }
+
+    async fn start_private_dns_verification(&self, service_id: &str) -> Result<()> {
+        self.ec2
+            .start_vpc_endpoint_service_private_dns_verification()
+            .service_id(service_id)
+            .send()
+            .await
+            .map_err(|e| sdk_error("ec2:StartVpcEndpointServicePrivateDnsVerification", e))?;
+        Ok(())
+    }
+
+    async fn connections(&self, service_id: &str) -> Result<Vec<Connection>> {
+        self.describe_connections(filter("service-id", service_id))
+            .await
+    }
+
+    async fn pending_connections(&self) -> Result<Vec<Connection>> {
+        self.describe_connections(filter("vpc-endpoint-state", "pendingAcceptance"))
+            .await
+    }
 
     /// Any endpoint EC2 could not accept is an error.
-    pub(super) async fn accept(&self, service_id: &str, ids: &[String]) -> Result<()> {
+    async fn accept_connections(&self, service_id: &str, ids: &[String]) -> Result<()> {
         const OP: Operation = "ec2:AcceptVpcEndpointConnections";
         decide!(self, accept_vpc_endpoint_connections, OP, service_id, ids)
     }
 
     /// Any endpoint EC2 could not reject is an error.
-    pub(super) async fn reject(&self, service_id: &str, ids: &[String]) -> Result<()> {
+    async fn reject_connections(&self, service_id: &str, ids: &[String]) -> Result<()> {
         const OP: Operation = "ec2:RejectVpcEndpointConnections";
         decide!(self, reject_vpc_endpoint_connections, OP, service_id, ids)
     }
 
-    pub(super) async fn service_principals(&self, service_id: &str) -> Result<Vec<String>> {
+    async fn allowed_principals(&self, service_id: &str) -> Result<Vec<String>> {
         let mut pages = self
             .ec2
             .describe_vpc_endpoint_service_permissions()
@@ -134,7 +225,7 @@ impl Sdk {
         Ok(out)
     }
 
-    pub(super) async fn modify_principals(
+    async fn change_principals(
         &self,
         service_id: &str,
         add: &[String],
@@ -152,7 +243,7 @@ impl Sdk {
         Ok(())
     }
 
-    pub(super) async fn notifications_of(
+    async fn connection_notifications(
         &self,
         service_id: &str,
     ) -> Result<Vec<ConnectionNotification>> {
@@ -175,7 +266,7 @@ impl Sdk {
         Ok(out)
     }
 
-    pub(super) async fn create_notification(
+    async fn create_connection_notification(
         &self,
         service_id: &str,
         topic_arn: &str,
@@ -197,7 +288,7 @@ impl Sdk {
             .ok_or_else(|| Error::aws(OP, "Unknown", "no notification ID in the answer"))
     }
 
-    pub(super) async fn delete_notifications(&self, ids: &[String]) -> Result<()> {
+    async fn delete_connection_notifications(&self, ids: &[String]) -> Result<()> {
         const OP: Operation = "ec2:DeleteVpcEndpointConnectionNotifications";
         let out = self
             .ec2
@@ -207,7 +298,7 @@ impl Sdk {
             .await;
         let out = match out {
             Ok(out) => out,
-            Err(e) if super::code_of(&e).is_some_and(notification_gone) => return Ok(()),
+            Err(e) if code_of(&e).is_some_and(notification_gone) => return Ok(()),
             Err(e) => return Err(sdk_error(OP, e)),
         };
         unsuccessful(OP, out.unsuccessful(), notification_gone)
