@@ -63,40 +63,31 @@ impl Request {
 
     fn from_event(event: CloudFormationCustomResourceRequest) -> Option<Self> {
         use CloudFormationCustomResourceRequest as E;
+        // The three request shapes share these fields; each adds what only it has.
+        macro_rules! request {
+            ($r:ident, $kind:expr, $physical:expr, $old:expr) => {
+                Request {
+                    kind: $kind,
+                    request_id: $r.request_id,
+                    stack_id: $r.stack_id,
+                    logical_id: $r.logical_resource_id,
+                    resource_type: $r.resource_type,
+                    service_token: $r.service_token,
+                    physical_id: $physical,
+                    props: $r.resource_properties,
+                    old_props: $old,
+                }
+            };
+        }
         Some(match event {
-            E::Create(r) => Request {
-                kind: RequestKind::Create,
-                request_id: r.request_id,
-                stack_id: r.stack_id,
-                logical_id: r.logical_resource_id,
-                resource_type: r.resource_type,
-                service_token: r.service_token,
-                physical_id: None,
-                props: r.resource_properties,
-                old_props: None,
-            },
-            E::Update(r) => Request {
-                kind: RequestKind::Update,
-                request_id: r.request_id,
-                stack_id: r.stack_id,
-                logical_id: r.logical_resource_id,
-                resource_type: r.resource_type,
-                service_token: r.service_token,
-                physical_id: Some(r.physical_resource_id),
-                props: r.resource_properties,
-                old_props: Some(r.old_resource_properties),
-            },
-            E::Delete(r) => Request {
-                kind: RequestKind::Delete,
-                request_id: r.request_id,
-                stack_id: r.stack_id,
-                logical_id: r.logical_resource_id,
-                resource_type: r.resource_type,
-                service_token: r.service_token,
-                physical_id: Some(r.physical_resource_id),
-                props: r.resource_properties,
-                old_props: None,
-            },
+            E::Create(r) => request!(r, RequestKind::Create, None, None),
+            E::Update(r) => request!(
+                r,
+                RequestKind::Update,
+                Some(r.physical_resource_id),
+                Some(r.old_resource_properties)
+            ),
+            E::Delete(r) => request!(r, RequestKind::Delete, Some(r.physical_resource_id), None),
             // The enum is non-exhaustive; a new request type is answered as unsupported.
             #[allow(unreachable_patterns)]
             _ => return None,
