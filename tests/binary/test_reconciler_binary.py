@@ -207,6 +207,26 @@ def test_an_az_and_a_port_added_by_the_provider_reach_the_link_with_no_stack_upd
     assert b_mutating(proxy, b_key) == [], "the same change again changes nothing"
 
 
+def test_an_az_the_provider_stops_serving_leaves_the_endpoint_in_place(
+        reconciler_b, link_fn, cfn_b, publish, provider, consumer, emulator_url, wired):
+    service = build_provider_network(provider, CANDIDATE_AZ_IDS, listeners=[("TLS", 443)],
+                                     allowed_accounts=[CONSUMER])
+    pub = publish(service, "shrink")
+    vpc_id, subnets, body = linked(link_fn, cfn_b, consumer, pub)
+    take_events(emulator_url, reconciler_arn(CONSUMER))
+    served = ["use1-az1", "use1-az4"]
+    provider.client("elbv2").set_subnets(LoadBalancerArn=service.nlb_arn,
+                                         Subnets=[service.subnet_ids[a] for a in served])
+    pub = publish.republish(pub)
+    assert pub.descriptor["az_ids"] == served
+    [change] = changes_of(emulator_url, pub)
+    answer = run(reconciler_b, change)
+    assert answer["consumer"]["converged"] == 1, f"{answer}\n{tail(reconciler_b)}"
+    [ep] = endpoints_in(consumer, vpc_id)
+    assert ep["VpcEndpointId"] == body["Data"]["EndpointId"], "changed in place"
+    assert sorted(ep["SubnetIds"]) == sorted(subnets[a] for a in served)
+
+
 def test_a_deleted_descriptor_keeps_the_link_and_marks_it_gone(
         reconciler_b, link_fn, cfn_b, publish, auto_service, provider, consumer, emulator_url,
         wired):
