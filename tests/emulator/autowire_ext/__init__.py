@@ -11,6 +11,7 @@ Each module documents the AWS behaviour it adds:
   idempotency, endpoint connections (accept, reject, describe), asynchronous deletion;
 - security_groups: duplicate groups and rules, revoking unknown rules, groups still in use;
 - ssm_sharing: AWS RAM sharing of Advanced-tier parameters, read by ARN from other accounts;
+- ssm_expiry: parameter policies; an Expiration policy deletes the parameter at its time;
 - route53: transactional ChangeResourceRecordSets with AWS's InvalidChangeBatch messages;
 - private_zones: private hosted zones (CreateHostedZone with a VPC, ListHostedZonesByVPC),
   caller references, DeleteHostedZone of a non-empty zone, tags of unknown zones;
@@ -51,6 +52,7 @@ def apply() -> list[str]:
             security_groups,
             sns_lambda,
             ssm_events,
+            ssm_expiry,
             ssm_sharing,
             zones,
         )
@@ -70,6 +72,7 @@ def apply() -> list[str]:
             lambda_outbox,
             event_delivery,
             ssm_events,
+            ssm_expiry,
             sns_lambda,
             connection_notifications,
         )
