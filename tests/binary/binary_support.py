@@ -59,10 +59,24 @@ def consumer_harness(session, proxy, timeout_s: float) -> LambdaHarness:
     return harness("consumer", session, proxy, timeout_s)
 
 
+CLAIMS_PATH = "/privatelink-autowire/claims/"  # the functions' default one-chain marker path
+
+
+def is_marker(call: dict) -> bool:
+    """A one-chain marker's write (cfn/claims.rs): an expiring parameter, not a resource."""
+    return call.get("action") == "PutParameter" and str(call.get("name")).startswith(CLAIMS_PATH)
+
+
 def mutating(proxy, calls: Optional[list[dict]] = None) -> list[str]:
-    """The calls (through the fault proxy) that were not Describe*/List*/Get*."""
+    """The calls (through the fault proxy) that were not Describe*/List*/Get*, the one-chain
+    markers of hand-overs apart (see `markers`)."""
     calls = proxy.calls() if calls is None else calls
-    return [c["action"] for c in calls if is_mutating(c)]
+    return [c["action"] for c in calls if is_mutating(c) and not is_marker(c)]
+
+
+def markers(proxy) -> list[str]:
+    """The parameter names of the one-chain markers written through the proxy."""
+    return [c["name"] for c in proxy.calls() if is_marker(c)]
 
 
 def bare_zone_id(zone_id: str) -> str:

@@ -255,7 +255,19 @@ def classify(method: str, target: str, headers, body: bytes) -> dict:
     }
     if rest is not None:
         out["rest"] = rest
+    name = _json_name(body) if protocol == "json" else None
+    if name is not None:
+        out["name"] = name
     return out
+
+
+def _json_name(body: bytes) -> str | None:
+    """The `Name` a JSON-protocol request acts on (Parameter Store's parameter), if any."""
+    try:
+        name = json.loads(body or b"{}").get("Name")
+    except (ValueError, AttributeError):
+        return None
+    return name if isinstance(name, str) else None
 
 
 READ_ONLY_PREFIXES = ("Describe", "Get", "List")

@@ -7,7 +7,9 @@ use std::sync::Arc;
 #[cfg(feature = "custom-resources")]
 use autowire::aws::sdk::Sdk;
 #[cfg(feature = "custom-resources")]
-use autowire::cfn::{HttpResponder, Invocation, Resource, Runtime, RuntimeConfig};
+use autowire::cfn::{
+    HttpResponder, Invocation, Resource, Runtime, RuntimeConfig, DEFAULT_CLAIMS_PATH,
+};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -55,8 +57,13 @@ pub async fn serve_custom_resources(
     let runtime = Runtime::new(
         resources(sdk.clone()),
         responder,
-        sdk,
+        sdk.clone(),
         RuntimeConfig::from_env(),
+    )
+    // One chain answers per request, even when Lambda retries an invocation that handed over.
+    .with_claims(
+        sdk,
+        std::env::var("CLAIMS_PATH").unwrap_or_else(|_| DEFAULT_CLAIMS_PATH.into()),
     );
     let runtime = &runtime;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Raw>| async move {

@@ -107,6 +107,15 @@ impl Error {
         }
     }
 
+    /// The request's own properties were refused (malformed, inconsistent or unknown): the same
+    /// request fails the same way every time, before any AWS call of consequence.
+    pub fn is_bad_input(&self) -> bool {
+        matches!(
+            self,
+            Error::InvalidProperty { .. } | Error::UnknownProperties { .. }
+        )
+    }
+
     /// A label for logs and metrics, like controller-rs' `metric_label`.
     pub fn label(&self) -> &'static str {
         match self {

@@ -4,7 +4,7 @@ mod support;
 
 use std::sync::Arc;
 
-use autowire::aws::{Descriptors, EndpointServices, Listeners, Owner, Tier, Zones};
+use autowire::aws::{Descriptors, EndpointServices, Listeners, Markers, Owner, Tier, Zones};
 use autowire::cfn::{Request, RequestKind, Resource, Step};
 use autowire::descriptor::Descriptor;
 use autowire::publication::Publication;
@@ -103,6 +103,38 @@ async fn parameters_adapter_creates_reads_owns_and_deletes() {
     assert_eq!(sdk.list(&path).await.unwrap(), Vec::new());
     sdk.delete(name).await.unwrap();
     sdk.delete(name).await.unwrap();
+}
+
+#[tokio::test]
+async fn markers_are_advanced_parameters_that_parameter_store_expires() {
+    let Some(url) = emulator_url() else { return };
+    let config = account_config(&url, PROVIDER).await;
+    let sdk = logged_sdk(&config, &CallLog::default());
+    let name = &format!("/privatelink-autowire/claims/wire/{}/step-1", unique());
+    let soon = std::time::SystemTime::now() + std::time::Duration::from_secs(2);
+    assert!(sdk.mark(name, "chain-a", soon).await.unwrap());
+    assert!(
+        !sdk.mark(name, "chain-b", soon).await.unwrap(),
+        "create-only"
+    );
+    assert_eq!(sdk.marked(name).await.unwrap().as_deref(), Some("chain-a"));
+    let described = aws_sdk_ssm::Client::new(&config)
+        .describe_parameters()
+        .parameter_filters(
+            aws_sdk_ssm::types::ParameterStringFilter::builder()
+                .key("Name")
+                .values(name)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let p = &described.parameters()[0];
+    assert_eq!(p.tier(), Some(&aws_sdk_ssm::types::ParameterTier::Advanced));
+    assert_eq!(p.policies()[0].policy_type(), Some("Expiration"));
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(sdk.marked(name).await.unwrap(), None, "expired and deleted");
 }
 
 fn publication_request(kind: RequestKind, service_id: &str, key: &str) -> Request {

@@ -392,6 +392,17 @@ pub trait Descriptors: Send + Sync {
     async fn read_many(&self, names_or_arns: &[String]) -> Result<Vec<(String, StoredParameter)>>;
 }
 
+/// Markers that remove themselves: Parameter Store parameters in the advanced tier with an
+/// Expiration policy, so Parameter Store deletes each at its time, whatever becomes of the
+/// function or the stack that wrote it.
+#[async_trait]
+pub trait Markers: Send + Sync {
+    /// Create `name` = `value`, to expire at `expires`; `Ok(false)` when it exists already.
+    async fn mark(&self, name: &str, value: &str, expires: std::time::SystemTime) -> Result<bool>;
+    /// The value of `name`; `None` when absent or expired.
+    async fn marked(&self, name: &str) -> Result<Option<String>>;
+}
+
 /// Lambda functions: continuation (asynchronous re-invocation) and the probe (synchronous).
 #[async_trait]
 pub trait Functions: Send + Sync {

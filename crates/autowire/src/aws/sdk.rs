@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use serde_json::Value;
 
-use super::{Descriptors, Functions, Owner, StoredParameter, Tier, Zones};
+use super::{Descriptors, Functions, Markers, Owner, StoredParameter, Tier, Zones};
 
 mod acm;
 mod consumer;
@@ -133,6 +133,39 @@ impl Sdk {
             .await
             .map_err(|e| sdk_error("ssm:PutParameter", e))?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl Markers for Sdk {
+    async fn mark(&self, name: &str, value: &str, expires: std::time::SystemTime) -> Result<bool> {
+        let at = aws_smithy_types::DateTime::from(expires);
+        let at = aws_smithy_types::DateTime::from_secs(at.secs())
+            .fmt(aws_smithy_types::date_time::Format::DateTime)
+            .map_err(|e| Error::Unsupported(format!("marker expiry: {e}")))?;
+        let policy = serde_json::json!([
+            { "Type": "Expiration", "Version": "1.0", "Attributes": { "Timestamp": at } }
+        ]);
+        let put = self
+            .ssm
+            .put_parameter()
+            .name(name)
+            .value(value)
+            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .tier(aws_sdk_ssm::types::ParameterTier::Advanced)
+            .policies(policy.to_string())
+            .overwrite(false)
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(true),
+            Err(e) if code_of(&e) == Some("ParameterAlreadyExists") => Ok(false),
+            Err(e) => Err(sdk_error("ssm:PutParameter", e)),
+        }
+    }
+
+    async fn marked(&self, name: &str) -> Result<Option<String>> {
+        Ok(Descriptors::read(self, name).await?.map(|p| p.value))
     }
 }
 

@@ -1,14 +1,23 @@
-//! One chain per request: markers in Parameter Store that let a redelivered invocation which
-//! had already handed over stand down (see [`Runtime::with_claims`]; no function switches it on
-//! yet, see the README's runtime section).
+//! One chain per request: expiring markers in Parameter Store that let a redelivered invocation
+//! which had already handed over stand down (see [`Runtime::with_claims`]).
 
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use tracing::{info, warn};
 
 use super::envelope::Envelope;
 use super::{Request, Runtime};
-use crate::aws::{Descriptors, Owner, Tier};
+use crate::aws::Markers;
+
+/// How long a marker lives. A request's chains all claim within CloudFormation's one-hour
+/// ServiceTimeout of a delivery no older than the function's maximum event age (one hour in
+/// the template), so three hours outlive every claim that matters; then Parameter Store
+/// deletes the marker, and nothing is left behind.
+pub const CLAIM_TTL: Duration = Duration::from_secs(3 * 3600);
+
+/// Where the functions claim by default (the template gives each stack a path of its own).
+pub const DEFAULT_CLAIMS_PATH: &str = "/privatelink-autowire/claims";
 
 impl Runtime {
     /// Guard against two chains of one request (a hand-over, then Lambda's retry of the
@@ -17,14 +26,14 @@ impl Runtime {
     /// create-if-absent, with its chain's identity. The claim is won once; a redelivery of the
     /// winner's own payload finds its own identity and goes on; any other stands down without
     /// answering. A claim that can't be made for another reason (access) is logged and the
-    /// invocation goes on, as it would unguarded.
-    pub fn with_claims(mut self, store: Arc<dyn Descriptors>, prefix: impl Into<String>) -> Self {
+    /// invocation goes on, as it would unguarded. Markers expire after [`CLAIM_TTL`].
+    pub fn with_claims(mut self, store: Arc<dyn Markers>, prefix: impl Into<String>) -> Self {
         self.claims = Some((store, prefix.into().trim_end_matches('/').to_string()));
         self
     }
 
     /// The name of the request's marker `what` (`step-{r}`, `handover-{r}`).
-    fn marker(&self, request_id: &str, what: &str) -> Option<(&Arc<dyn Descriptors>, String)> {
+    fn marker(&self, request_id: &str, what: &str) -> Option<(&Arc<dyn Markers>, String)> {
         let (store, prefix) = self.claims.as_ref()?;
         let id: String = request_id
             .chars()
@@ -46,14 +55,8 @@ impl Runtime {
         let Some((store, name)) = self.marker(&req.request_id, &format!("handover-{round}")) else {
             return;
         };
-        let owner = Owner {
-            stack_id: req.stack_id.clone(),
-            logical_id: req.logical_id.clone(),
-        };
-        match store.create(&name, "1", Tier::Standard, &owner).await {
-            Ok(()) => {}
-            Err(e) if e.aws_code() == Some("ParameterAlreadyExists") => {}
-            Err(e) => warn!(marker = %name, error = %e, "could not note the hand-over"),
+        if let Err(e) = store.mark(&name, "1", expiry()).await {
+            warn!(marker = %name, error = %e, "could not note the hand-over");
         }
     }
 
@@ -63,7 +66,29 @@ impl Runtime {
         let Some((store, name)) = self.marker(&env.request_id, &format!("handover-{round}")) else {
             return false;
         };
-        !matches!(store.read(&name).await, Ok(None))
+        !matches!(store.marked(&name).await, Ok(None))
+    }
+
+    /// May this chain answer round `round`? Yes, unless some delivery of the round handed over
+    /// and another chain holds the next step. Decided by `by` (the answer needs the rest of the
+    /// time): a guard that can't finish by then lets the answer go.
+    pub(super) async fn may_answer(
+        &self,
+        env: &Envelope,
+        round: u32,
+        chain: &str,
+        by: tokio::time::Instant,
+    ) -> bool {
+        let guard = async {
+            !self.handed_over(env, round).await
+                || self.claim(env, round.saturating_add(1), chain).await
+        };
+        tokio::time::timeout_at(by, guard)
+            .await
+            .unwrap_or_else(|_| {
+                warn!("the one-chain guard did not finish in time; answering unguarded");
+                true
+            })
     }
 
     /// Claim step `slot` of the request for `chain`: `true` when it is this chain's.
@@ -71,21 +96,17 @@ impl Runtime {
         let Some((store, name)) = self.marker(&env.request_id, &format!("step-{slot}")) else {
             return true;
         };
-        let owner = Owner {
-            stack_id: env.stack_id.clone(),
-            logical_id: env.logical_id.clone(),
-        };
-        let held = match store.create(&name, chain, Tier::Standard, &owner).await {
-            Ok(()) => return true,
-            Err(e) if e.aws_code() == Some("ParameterAlreadyExists") => store.read(&name).await,
+        let held = match store.mark(&name, chain, expiry()).await {
+            Ok(true) => return true,
+            Ok(false) => store.marked(&name).await,
             Err(e) => {
                 warn!(claim = %name, error = %e, "could not claim the step; going on unguarded");
                 return true;
             }
         };
         match held {
-            Ok(Some(p)) if p.value != chain => {
-                info!(claim = %name, held_by = %p.value, "another chain has this request; standing down");
+            Ok(Some(holder)) if holder != chain => {
+                info!(claim = %name, held_by = %holder, "another chain has this request; standing down");
                 false
             }
             Ok(_) => true,
@@ -95,4 +116,8 @@ impl Runtime {
             }
         }
     }
+}
+
+fn expiry() -> SystemTime {
+    SystemTime::now() + CLAIM_TTL
 }

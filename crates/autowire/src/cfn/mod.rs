@@ -13,6 +13,7 @@
 
 mod answer;
 mod claims;
+pub use claims::{CLAIM_TTL, DEFAULT_CLAIMS_PATH};
 mod envelope;
 mod payload;
 pub mod props;
@@ -34,7 +35,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 use tracing::{error, info, warn, Instrument};
 
-use crate::aws::{Descriptors, Functions};
+use crate::aws::{Functions, Markers};
 use crate::error::{truncate_reason, Error, Result};
 
 use envelope::{Envelope, Verdict};
@@ -179,7 +180,7 @@ pub struct Runtime {
     functions: Arc<dyn Functions>,
     config: RuntimeConfig,
     /// Where steps are claimed (see [`Runtime::with_claims`]); none: not guarded.
-    claims: Option<(Arc<dyn Descriptors>, String)>,
+    claims: Option<(Arc<dyn Markers>, String)>,
 }
 
 /// How much of the invocation's remaining time is kept back to answer.
@@ -322,10 +323,8 @@ impl Runtime {
             // cut short right after its invoke, redelivered now), the step is claimed like a
             // continuation's start, so only one chain answers. An invocation that ran no pass
             // (its answer follows from the payload) never handed over.
-            if (round > 0 || passed)
-                && self.handed_over(&env, round).await
-                && !self.claim(&env, round.saturating_add(1), &chain).await
-            {
+            let guard_by = deadline.max(Instant::now()) + safety_margin(inv.remaining) / 2;
+            if (round > 0 || passed) && !self.may_answer(&env, round, &chain, guard_by).await {
                 return Ok(Outcome::StoodDown { round });
             }
             self.answer(&env, verdict, deadline + safety_margin(inv.remaining))
@@ -402,6 +401,7 @@ impl Runtime {
                 return verdict;
             }
         }
+        let mut first = true;
         loop {
             let now = Instant::now();
             if now >= deadline {
@@ -435,10 +435,16 @@ impl Runtime {
                 }
                 Ok(Ok(Err(e))) => {
                     warn!(error = %e, label = e.label(), "step failed");
+                    // Properties refused on a fresh request's first step were refused on every
+                    // delivery of it: none of them handed over.
+                    if first && round == 0 && e.is_bad_input() {
+                        *passed = false;
+                    }
                     return Some(Verdict::Failed(e.reason()));
                 }
                 Ok(Ok(Ok(step))) => step,
             };
+            first = false;
             match step {
                 Step::Done(answer) => return Some(Verdict::Success(answer)),
                 Step::Wait {

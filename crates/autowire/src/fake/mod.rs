@@ -81,6 +81,8 @@ pub struct State {
     pub records_after_polls: u32,
     /// Parameters other accounts shared with this one, by ARN.
     pub shared: BTreeMap<String, String>,
+    /// Expiring markers: value and expiry, by name.
+    pub markers: BTreeMap<String, (String, std::time::SystemTime)>,
     /// Consumer side: VPCs (with CIDRs), subnets, endpoints, groups.
     pub vpcs: BTreeMap<String, Vec<String>>,
     pub subnets: BTreeMap<String, crate::aws::Subnet>,

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 
 use super::{FakeCloud, Param, ACCOUNT, REGION};
-use crate::aws::{Descriptors, Owner, StoredParameter, Tier};
+use crate::aws::{Descriptors, Markers, Owner, StoredParameter, Tier};
 use crate::error::{Error, Result};
 
 impl FakeCloud {
@@ -123,5 +123,30 @@ impl Descriptors for FakeCloud {
             .filter(|(name, _)| name.starts_with(&prefix))
             .map(|(name, p)| (name.clone(), p.value.clone()))
             .collect())
+    }
+}
+
+/// Markers expire as Parameter Store's Expiration policy makes them: gone once their time passed.
+#[async_trait]
+impl Markers for FakeCloud {
+    async fn mark(&self, name: &str, value: &str, expires: std::time::SystemTime) -> Result<bool> {
+        self.call("ssm:PutParameter", true).await?;
+        let mut s = self.state.lock().unwrap();
+        s.markers
+            .retain(|_, (_, at)| *at > std::time::SystemTime::now());
+        if s.markers.contains_key(name) {
+            return Ok(false);
+        }
+        s.markers.insert(name.into(), (value.into(), expires));
+        Ok(true)
+    }
+
+    async fn marked(&self, name: &str) -> Result<Option<String>> {
+        self.call("ssm:GetParameter", false).await?;
+        let s = self.state.lock().unwrap();
+        Ok(s.markers
+            .get(name)
+            .filter(|(_, at)| *at > std::time::SystemTime::now())
+            .map(|(v, _)| v.clone()))
     }
 }
