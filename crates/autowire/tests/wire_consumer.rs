@@ -5,7 +5,7 @@ mod support;
 
 use autowire::aws::{
     EgressRule, EndpointChange, Endpoints, IngressRule, Networks, NewEndpoint, PrivateZones,
-    SecurityGroups, LINK_TAG,
+    RuleSource, SecurityGroups, LINK_TAG,
 };
 use support::*;
 
@@ -53,14 +53,34 @@ async fn consumer_adapters_build_change_and_remove_an_endpoint_group_and_zone() 
     let rule = IngressRule {
         protocol: "tcp".into(),
         port: 443,
-        cidr: "10.40.0.0/16".into(),
+        source: RuleSource::Cidr("10.40.0.0/16".into()),
     };
-    sdk.authorize(&group, std::slice::from_ref(&rule))
+    let clients = sdk
+        .create_group(
+            &vpc,
+            &format!("clients-{link}"),
+            "wire test",
+            &[("Name".to_string(), "clients".to_string())],
+        )
+        .await
+        .unwrap();
+    let from_clients = IngressRule {
+        source: RuleSource::Group(clients.clone()),
+        ..rule.clone()
+    };
+    sdk.authorize(&group, &[rule.clone(), from_clients.clone()])
         .await
         .unwrap();
     let groups = sdk.groups_tagged(LINK_TAG, &link).await.unwrap();
     assert_eq!(groups.len(), 1);
-    assert_eq!(groups[0].rules, vec![rule.clone()]);
+    assert_eq!(groups[0].rules, vec![rule.clone(), from_clients.clone()]);
+    sdk.revoke(&group, std::slice::from_ref(&from_clients))
+        .await
+        .unwrap();
+    assert_eq!(
+        sdk.group(&group).await.unwrap().unwrap().rules,
+        vec![rule.clone()]
+    );
 
     let new = NewEndpoint {
         vpc_id: vpc.clone(),

@@ -129,12 +129,21 @@ pub trait Endpoints: Send + Sync {
     async fn delete_endpoint(&self, id: &str) -> Result<()>;
 }
 
-/// One ingress rule: protocol (`tcp`/`udp`), port, source CIDR.
+/// One ingress rule: protocol (`tcp`/`udp`), port, source.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct IngressRule {
     pub protocol: String,
     pub port: u16,
-    pub cidr: String,
+    pub source: RuleSource,
+}
+
+/// Where an ingress rule admits traffic from.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RuleSource {
+    /// An IPv4 CIDR block.
+    Cidr(String),
+    /// The members of a security group (of the same VPC).
+    Group(String),
 }
 
 /// Where an egress rule lets traffic go.

@@ -2,8 +2,8 @@
 
 use super::*;
 
-/// The ingress rules that admit the service's ports from the given CIDRs.
-pub fn ingress_rules(desc: &Descriptor, cidrs: &[String]) -> Vec<IngressRule> {
+/// The ingress rules that admit the service's ports from the given sources.
+pub fn ingress_rules(desc: &Descriptor, sources: &[RuleSource]) -> Vec<IngressRule> {
     let mut rules = Vec::new();
     for p in &desc.ports {
         let protocols: &[&str] = match p.protocol {
@@ -12,11 +12,11 @@ pub fn ingress_rules(desc: &Descriptor, cidrs: &[String]) -> Vec<IngressRule> {
             Protocol::TcpUdp => &["tcp", "udp"],
         };
         for proto in protocols {
-            for cidr in cidrs {
+            for source in sources {
                 rules.push(IngressRule {
                     protocol: proto.to_string(),
                     port: p.port,
-                    cidr: cidr.clone(),
+                    source: source.clone(),
                 });
             }
         }
@@ -30,7 +30,7 @@ impl<C: ConsumerCloud> Link<C> {
     /// The link's own security group, with exactly the wanted ingress and no egress (an
     /// endpoint's interfaces only answer; they never start a connection). Returns its ID.
     pub(super) async fn ensure_group(&self, spec: &Spec, plan: &Plan) -> Result<String> {
-        let want = ingress_rules(&plan.descriptor, &plan.cidrs);
+        let want = ingress_rules(&plan.descriptor, &plan.sources);
         let group = match self
             .cloud
             .groups_tagged(LINK_TAG, &plan.link_id)

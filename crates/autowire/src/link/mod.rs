@@ -20,7 +20,7 @@ use tracing::{info, warn};
 use crate::aws::{
     Descriptors, DnsRecords, EgressRule, Endpoint, EndpointChange, Endpoints, Functions,
     HostedZone, IngressRule, Networks, NewEndpoint, PrivateZones, RecordSet, RecordType,
-    SecurityGroup, SecurityGroups, Zones, DESCRIPTOR_TAG, DIGEST_TAG, LINK_TAG,
+    RuleSource, SecurityGroup, SecurityGroups, Zones, DESCRIPTOR_TAG, DIGEST_TAG, LINK_TAG,
 };
 use crate::cfn::{Answer, Request, RequestKind, Resource, Step};
 use crate::descriptor::{Descriptor, Protocol};

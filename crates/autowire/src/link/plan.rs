@@ -7,7 +7,8 @@ pub(super) struct Plan {
     pub(super) link_id: String,
     pub(super) descriptor: Descriptor,
     pub(super) subnets: Vec<Candidate>,
-    pub(super) cidrs: Vec<String>,
+    /// Whom the owned group admits on the service's ports.
+    pub(super) sources: Vec<RuleSource>,
     pub(super) private_dns: bool,
     pub(super) tags: Vec<(String, String)>,
 }
@@ -127,18 +128,66 @@ impl<C: ConsumerCloud> Link<C> {
                 format!("privatelink-autowire {}", descriptor.key),
             ),
         ];
-        let cidrs = if spec.allowed_cidrs.is_empty() {
-            cidrs
-        } else {
-            spec.allowed_cidrs.clone()
-        };
+        let sources = self.sources(spec, cidrs, caller).await?;
         Ok(Plan {
             link_id,
             descriptor,
             subnets,
-            cidrs,
+            sources,
             private_dns,
             tags,
         })
+    }
+}
+
+impl<C: ConsumerCloud> Link<C> {
+    /// Whom the owned group admits: AllowedCidrs and AllowedSecurityGroupIds as given, or the
+    /// VPC's CIDRs when neither is. On a stack operation each allowed group must exist in the
+    /// link's VPC (AWS would refuse the rule otherwise, after the endpoint was made).
+    async fn sources(
+        &self,
+        spec: &Spec,
+        vpc_cidrs: Vec<String>,
+        caller: &Caller<'_>,
+    ) -> Result<Vec<RuleSource>> {
+        if *caller == Caller::CloudFormation {
+            for id in &spec.allowed_group_ids {
+                match self.cloud.group(id).await? {
+                    Some(g) if g.vpc_id == spec.vpc_id => {}
+                    Some(g) => {
+                        return Err(Error::invalid(
+                            "AllowedSecurityGroupIds",
+                            format!(
+                                "{id} is in {}, not in VpcId {}; give groups of the link's VPC",
+                                g.vpc_id, spec.vpc_id
+                            ),
+                        ))
+                    }
+                    None => {
+                        return Err(Error::invalid(
+                            "AllowedSecurityGroupIds",
+                            format!("{id} not found; give groups of VPC {}", spec.vpc_id),
+                        ))
+                    }
+                }
+            }
+        }
+        let cidrs = match (
+            spec.allowed_cidrs.is_empty(),
+            spec.allowed_group_ids.is_empty(),
+        ) {
+            (true, true) => vpc_cidrs,
+            _ => spec.allowed_cidrs.clone(),
+        };
+        let groups = spec
+            .allowed_group_ids
+            .iter()
+            .cloned()
+            .map(RuleSource::Group);
+        Ok(cidrs
+            .into_iter()
+            .map(RuleSource::Cidr)
+            .chain(groups)
+            .collect())
     }
 }

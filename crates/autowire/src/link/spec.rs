@@ -14,6 +14,7 @@ const PROPERTIES: &[&str] = &[
     "SubnetIds",
     "SecurityGroupIds",
     "AllowedCidrs",
+    "AllowedSecurityGroupIds",
     "PrivateDns",
     "AliasName",
     "AliasHostedZoneId",
@@ -39,6 +40,9 @@ pub struct Spec {
     pub subnet_ids: Vec<String>,
     pub security_group_ids: Vec<String>,
     pub allowed_cidrs: Vec<String>,
+    /// Groups whose members the owned group admits (instead of the VPC's CIDRs, or beside
+    /// AllowedCidrs).
+    pub allowed_group_ids: Vec<String>,
     pub private_dns: PrivateDnsMode,
     pub alias_name: Option<String>,
     pub alias_zone_id: Option<String>,
@@ -117,11 +121,18 @@ impl Spec {
                 format!("'{bad}' is not an IPv4 CIDR block"),
             ));
         }
-        if !security_group_ids.is_empty() && !allowed_cidrs.is_empty() {
-            return Err(Error::invalid(
-                "AllowedCidrs",
-                "only applies to the group the link creates; with SecurityGroupIds, set the rules in those groups",
-            ));
+        let allowed_group_ids = p.opt_list("AllowedSecurityGroupIds")?;
+        check_ids("AllowedSecurityGroupIds", &allowed_group_ids, "sg-")?;
+        for (name, given) in [
+            ("AllowedCidrs", !allowed_cidrs.is_empty()),
+            ("AllowedSecurityGroupIds", !allowed_group_ids.is_empty()),
+        ] {
+            if given && !security_group_ids.is_empty() {
+                return Err(Error::invalid(
+                    name,
+                    "only applies to the group the link creates; with SecurityGroupIds, set the rules in those groups",
+                ));
+            }
         }
         let private_dns = match p.opt_str("PrivateDns")?.as_deref() {
             None | Some("auto") => PrivateDnsMode::Auto,
@@ -176,6 +187,7 @@ impl Spec {
             subnet_ids,
             security_group_ids,
             allowed_cidrs,
+            allowed_group_ids,
             private_dns,
             alias_name,
             alias_zone_id,

@@ -166,7 +166,7 @@ async fn create_builds_the_endpoint_in_the_provider_s_azs_with_its_group_and_ali
         vec![IngressRule {
             protocol: "tcp".into(),
             port: 443,
-            cidr: "10.1.0.0/16".into()
+            source: RuleSource::Cidr("10.1.0.0/16".into())
         }]
     );
     assert_eq!(e.security_group_ids, vec![g.group.id.clone()]);
@@ -587,12 +587,13 @@ fn ingress_rules_cover_each_port_and_protocol_from_each_cidr() {
         port: 53,
         protocol: Protocol::TcpUdp,
     });
-    let rules = ingress_rules(&d, &["10.0.0.0/16".into(), "10.1.0.0/16".into()]);
+    let cidrs = ["10.0.0.0/16", "10.1.0.0/16"].map(|c| RuleSource::Cidr(c.into()));
+    let rules = ingress_rules(&d, &cidrs);
     assert_eq!(rules.len(), 6);
     assert!(rules.contains(&IngressRule {
         protocol: "udp".into(),
         port: 53,
-        cidr: "10.1.0.0/16".into()
+        source: RuleSource::Cidr("10.1.0.0/16".into())
     }));
 }
 
@@ -899,4 +900,5 @@ async fn a_stack_update_and_a_reconcile_at_once_make_one_endpoint() {
 }
 
 mod alias_zones;
+mod allowed_groups;
 mod egress;

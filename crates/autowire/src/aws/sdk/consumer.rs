@@ -2,13 +2,14 @@
 
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{
-    Filter, IpPermission, IpRange, ResourceType, Tag, TagSpecification, VpcEndpointType,
+    Filter, IpPermission, IpRange, ResourceType, Tag, TagSpecification, UserIdGroupPair,
+    VpcEndpointType,
 };
 
 use super::{code_of, sdk_error, Sdk};
 use crate::aws::{
     EgressRule, Endpoint, EndpointChange, Endpoints, IngressRule, Networks, NewEndpoint,
-    SecurityGroup, SecurityGroups, Subnet,
+    RuleSource, SecurityGroup, SecurityGroups, Subnet,
 };
 use crate::error::{Error, Result};
 
@@ -99,14 +100,18 @@ fn group_of(g: &aws_sdk_ec2::types::SecurityGroup) -> SecurityGroup {
         let (Ok(port), true) = (u16::try_from(from), from == to) else {
             continue;
         };
-        for r in p.ip_ranges() {
-            if let Some(cidr) = r.cidr_ip() {
-                rules.push(IngressRule {
-                    protocol: p.ip_protocol().unwrap_or_default().to_string(),
-                    port,
-                    cidr: cidr.to_string(),
-                });
-            }
+        let cidrs = p.ip_ranges().iter().filter_map(|r| r.cidr_ip());
+        let sources = cidrs.map(|c| RuleSource::Cidr(c.to_string())).chain(
+            p.user_id_group_pairs()
+                .iter()
+                .filter_map(|g| Some(RuleSource::Group(g.group_id()?.to_string()))),
+        );
+        for source in sources {
+            rules.push(IngressRule {
+                protocol: p.ip_protocol().unwrap_or_default().to_string(),
+                port,
+                source,
+            });
         }
     }
     rules.sort();
@@ -159,12 +164,17 @@ fn endpoint_of(e: &aws_sdk_ec2::types::VpcEndpoint) -> Endpoint {
 }
 
 fn permission(r: &IngressRule) -> IpPermission {
-    IpPermission::builder()
+    let p = IpPermission::builder()
         .ip_protocol(&r.protocol)
         .from_port(i32::from(r.port))
-        .to_port(i32::from(r.port))
-        .ip_ranges(IpRange::builder().cidr_ip(&r.cidr).build())
-        .build()
+        .to_port(i32::from(r.port));
+    match &r.source {
+        RuleSource::Cidr(cidr) => p.ip_ranges(IpRange::builder().cidr_ip(cidr).build()),
+        RuleSource::Group(id) => {
+            p.user_id_group_pairs(UserIdGroupPair::builder().group_id(id).build())
+        }
+    }
+    .build()
 }
 
 #[async_trait]
