@@ -537,6 +537,7 @@ class Outcome:
     statuses: dict = field(default_factory=dict)  # SUCCESS/FAILED
     unanswerable: int = 0
     answered_elsewhere: int = 0  # answers where there should be none, sink requests included
+    single: int = 0  # events with exactly one answer and no problem (see `line`)
     panics: int = 0
     hangs: int = 0
     crashes: int = 0
@@ -546,7 +547,10 @@ class Outcome:
     def line(self) -> str:
         fns = ", ".join(f"{k} {v}" for k, v in self.by_function.items())
         statuses = ", ".join(f"{k} {v}" for k, v in sorted(self.statuses.items())) or "none"
-        return (f"{self.events} events ({fns}); {self.answerable} with a usable ResponseURL: "
+        return (f"{self.single} of {self.events} events answered exactly once (a CloudFormation "
+                f"answer where the ResponseURL is usable, else the invocation's own result and "
+                f"nothing sent); {self.events} events ({fns}); "
+                f"{self.answerable} with a usable ResponseURL: "
                 f"{self.answered} answered once ({statuses}); {self.unanswerable} without: "
                 f"{self.answered_elsewhere} answered anywhere; {self.panics} panics, "
                 f"{self.hangs} hangs, {self.crashes} crashes; {self.seconds:.1f} s")
@@ -622,6 +626,7 @@ class Fuzzer:
         expected_paths = set()
         for case in cases:
             out.events += 1
+            problems_before = len(out.problems)
             out.by_function[case.function] = out.by_function.get(case.function, 0) + 1
             event = fill(case.event, subs)
             url = answer_url(event)
@@ -643,6 +648,7 @@ class Fuzzer:
                                     f" {sink.requests[sink_before:]}")
             if case.function in CFN_TYPES:
                 self._check_answer(out, case, event, capture, usable)
+            out.single += len(out.problems) == problems_before
             if self.echo and case.index % 100 == 99:
                 print(f"  {case.index + 1} events, {time.monotonic() - started:.1f} s", flush=True)
         elsewhere = [r for r in capture.attempts() if r["path"] not in expected_paths]

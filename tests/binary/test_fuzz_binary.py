@@ -20,3 +20,4 @@ def test_fuzzed_events_get_one_answer_and_never_panic_or_hang(emulator_url, reco
     assert out.answerable > 30 and out.unanswerable > 10, "both kinds are exercised"
     assert out.statuses.get("SUCCESS") and out.statuses.get("FAILED"), out.statuses
     assert out.ok, out.line() + "\n" + "\n".join(p[:600] for p in out.problems)
+    assert out.single == out.events
