@@ -5,6 +5,7 @@
 pub mod arn;
 pub mod aws;
 pub mod certificate;
+pub mod certreq;
 pub mod cfn;
 pub mod descriptor;
 pub mod dns;
