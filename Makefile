@@ -17,11 +17,13 @@ EMULATOR_PORT  ?= 5055
 ARM_TARGET     := aarch64-unknown-linux-gnu
 
 .PHONY: help tools venv rust-target system-packages emulator test lint test-all build-debug test-cargo \
-        test-pytest build-release sam-build template-check build smoke demo bench fuzz phases \
+        test-pytest build-release sam-build template-check build smoke demo demo-seeds bench fuzz phases \
         profile-table print-venv linters print-lint-venv
 
 help:
 	@echo "make demo      provider -> consumer -> probe -> reconciler through the real binaries, on the emulator"
+	@echo "make demo-seeds the two write-ups' systems, deployed from examples/ on the emulator through the"
+	@echo "               real binaries: each probe's report, each write-up's troubleshooting, then all deleted"
 	@echo "make bench     the probe against 1,000 TCP+TLS targets on loopback (time, memory);"
 	@echo "               the reconciler over 100 links on the emulator (calls per pass, time, memory)"
 	@echo "make fuzz      1,000 seeded CloudFormation events (and garbage) through the real binaries:"
@@ -78,7 +80,7 @@ PYTEST_WORKERS ?= 3
 FUZZ_EVENTS    ?= 1000
 FUZZ_SEED      ?= 1
 
-IN_TREE_TARGETS := test lint test-all build-debug test-cargo test-pytest build-release build smoke demo bench \
+IN_TREE_TARGETS := test lint test-all build-debug test-cargo test-pytest build-release build smoke demo demo-seeds bench \
                    fuzz profile-table
 
 ifneq ($(abspath $(CURDIR)),$(abspath $(STABLE_TREE)))
@@ -142,6 +144,10 @@ smoke: tools
 # ---- demo ------------------------------------------------------------------
 demo: build-debug
 	$(BOOTSTRAPS) $(PY) tests/emulator/with_emulator.py -- $(PY) tests/demo/demo.py
+
+## examples/terraform-writeup/ and examples/cdk-writeup/ deployed on the emulator (tests/demo/demo_seeds.py).
+demo-seeds: build-debug
+	$(BOOTSTRAPS) $(PY) tests/emulator/with_emulator.py -- $(PY) tests/demo/demo_seeds.py
 
 # ---- bench -----------------------------------------------------------------
 ## The probe against 1,000 TCP+TLS targets on loopback: wall time, peak RSS, cold start. Then the
