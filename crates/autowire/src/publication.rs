@@ -45,6 +45,7 @@ const PROPERTIES: &[&str] = &[
     "RejectUnlisted",
     "ManagePrincipals",
     "OnDeleteWithConnections",
+    "CertificateRequests",
 ];
 
 /// The validated properties of a publication.
@@ -57,6 +58,8 @@ pub struct Spec {
     pub tls_names: Vec<String>,
     pub allowed_accounts: Vec<String>,
     pub reject_unlisted: bool,
+    /// Who may ask for a certificate for their own name, for what (contract §5).
+    pub certificate_requests: Vec<crate::certreq::Grant>,
     /// Add AllowedAccounts to the service's allowed principals (and take back only those).
     pub manage_principals: bool,
     pub private_dns: Option<PrivateDnsSpec>,
@@ -119,6 +122,8 @@ impl Spec {
             }
         }
         let reject_unlisted = p.opt_bool("RejectUnlisted")?.unwrap_or(false);
+        let certificate_requests =
+            crate::certreq::grants::parse(&p.opt_list("CertificateRequests")?)?;
         let private_dns = match (p.opt_str("PrivateDnsName")?, p.opt_str("PublicHostedZoneId")?) {
             (None, None) => None,
             (Some(name), Some(zone)) => {
@@ -162,6 +167,7 @@ impl Spec {
             tls_names,
             allowed_accounts,
             reject_unlisted,
+            certificate_requests,
             manage_principals: p.opt_bool("ManagePrincipals")?.unwrap_or(true),
             private_dns,
             on_delete,
@@ -273,6 +279,7 @@ impl<C: ProviderCloud> Publication<C> {
             private_dns_record: None,
             added_principals: Vec::new(),
             connection_notification: None,
+            certificate_requests: spec.certificate_requests.clone(),
         };
         Ok((descriptor, policy))
     }

@@ -298,6 +298,7 @@ async fn the_provider_pass_accepts_a_listed_account_over_the_wire() {
         private_dns_record: None,
         added_principals: Vec::new(),
         connection_notification: None,
+        certificate_requests: Vec::new(),
     };
     let owner = Owner {
         stack_id: "arn:aws:cloudformation:us-east-1:111111111111:stack/wire/1".into(),

@@ -403,6 +403,19 @@ pub trait Markers: Send + Sync {
     async fn marked(&self, name: &str) -> Result<Option<String>>;
 }
 
+/// Events this account sends: PutEvents onto one of its own buses (whose rules may forward them
+/// to other accounts' buses).
+#[async_trait]
+pub trait Announcements: Send + Sync {
+    async fn announce(
+        &self,
+        bus: &str,
+        source: &str,
+        detail_type: &str,
+        detail: &Value,
+    ) -> Result<()>;
+}
+
 /// Lambda functions: continuation (asynchronous re-invocation) and the probe (synchronous).
 #[async_trait]
 pub trait Functions: Send + Sync {

@@ -14,8 +14,15 @@
 //! Deleting the link sends `Certificate Released`: the provider detaches and deletes the
 //! certificate it made for that link and that consumer account, and nothing else.
 
+pub mod consumer;
 pub mod grants;
 pub mod messages;
+pub mod owner;
+pub mod provider;
 
+#[cfg(test)]
+mod tests;
+
+pub use crate::aws::Announcements;
 pub use grants::{Grant, Verdict};
 pub use messages::{Message, SOURCE};

@@ -10,8 +10,8 @@ use serde_json::Value;
 use sha2::Digest;
 
 use crate::aws::{
-    Connection, EndpointService, EndpointServices, Functions, RecordSet, RecordType, Tier,
-    Verification, Zones,
+    Announcements, Connection, EndpointService, EndpointServices, Functions, RecordSet, RecordType,
+    Tier, Verification, Zones,
 };
 
 mod consumer;
@@ -26,7 +26,7 @@ use crate::error::{Error, Result};
 pub use consumer::{FakeEndpoint, RemoteService};
 pub use dns::FakeZone;
 pub use provider::ProviderState;
-pub use tls::{FakeCertificate, FakeListener};
+pub use tls::{validation_record, FakeCertificate, FakeListener};
 
 pub const ACCOUNT: &str = "111111111111";
 pub const REGION: &str = "us-east-1";
@@ -81,6 +81,8 @@ pub struct State {
     pub records_after_polls: u32,
     /// Parameters other accounts shared with this one, by ARN.
     pub shared: BTreeMap<String, String>,
+    /// Events put on this account's buses: (bus, detail type, detail).
+    pub announced: Vec<(String, String, Value)>,
     /// Expiring markers: value and expiry, by name.
     pub markers: BTreeMap<String, (String, std::time::SystemTime)>,
     /// Consumer side: VPCs (with CIDRs), subnets, endpoints, groups.
@@ -461,6 +463,17 @@ impl Functions for FakeCloud {
                 format!("Function not found: {function_arn}"),
             )
         })
+    }
+}
+
+#[async_trait]
+impl Announcements for FakeCloud {
+    async fn announce(&self, bus: &str, _: &str, detail_type: &str, detail: &Value) -> Result<()> {
+        self.call("events:PutEvents", true).await?;
+        let mut s = self.state.lock().unwrap();
+        s.announced
+            .push((bus.to_string(), detail_type.to_string(), detail.clone()));
+        Ok(())
     }
 }
 

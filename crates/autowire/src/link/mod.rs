@@ -18,9 +18,10 @@ use sha2::{Digest as _, Sha256};
 use tracing::{info, warn};
 
 use crate::aws::{
-    Descriptors, DnsRecords, EgressRule, Endpoint, EndpointChange, Endpoints, Functions,
-    HostedZone, IngressRule, Networks, NewEndpoint, PrivateZones, RecordSet, RecordType,
-    RuleSource, SecurityGroup, SecurityGroups, Zones, DESCRIPTOR_TAG, DIGEST_TAG, LINK_TAG,
+    Announcements, Descriptors, DnsRecords, EgressRule, Endpoint, EndpointChange, Endpoints,
+    Functions, HostedZone, IngressRule, Networks, NewEndpoint, PrivateZones, RecordChange,
+    RecordSet, RecordType, RuleSource, SecurityGroup, SecurityGroups, Zones, DESCRIPTOR_TAG,
+    DIGEST_TAG, LINK_TAG,
 };
 use crate::cfn::{Answer, Request, RequestKind, Resource, Step};
 use crate::descriptor::{Descriptor, Protocol};
@@ -31,6 +32,7 @@ use crate::probe;
 use crate::zones::{self, Candidate};
 
 mod alias;
+mod certificate;
 mod endpoint;
 mod gate;
 mod group;
@@ -44,7 +46,7 @@ mod tidy;
 pub use group::ingress_rules;
 use plan::Plan;
 pub use record::{LinkRecord, RECORD_PREFIX};
-pub use spec::{PrivateDnsMode, Spec};
+pub use spec::{AliasCertificate, PrivateDnsMode, Spec};
 
 pub const RESOURCE_TYPE: &str = "Custom::ServiceEndpoint";
 
@@ -70,7 +72,15 @@ pub fn link_id(stack_id: &str, logical_id: &str, vpc_id: &str) -> String {
 
 /// Everything a link needs from AWS.
 pub trait ConsumerCloud:
-    Descriptors + Networks + Endpoints + SecurityGroups + DnsRecords + PrivateZones + Zones + Functions
+    Descriptors
+    + Networks
+    + Endpoints
+    + SecurityGroups
+    + DnsRecords
+    + PrivateZones
+    + Zones
+    + Functions
+    + Announcements
 {
 }
 impl<
@@ -81,7 +91,8 @@ impl<
             + DnsRecords
             + PrivateZones
             + Zones
-            + Functions,
+            + Functions
+            + Announcements,
     > ConsumerCloud for T
 {
 }
@@ -95,6 +106,8 @@ enum Caller<'a> {
 
 pub struct Link<C> {
     cloud: Arc<C>,
+    /// This account's event bus, for the certificate handshake (AliasCertificate: request).
+    bus: Option<String>,
 }
 
 fn wait(after: Duration, waiting_for: String) -> Result<Step> {
@@ -118,7 +131,13 @@ fn or_wait(e: Error, what: &str) -> Result<Step> {
 
 impl<C: ConsumerCloud> Link<C> {
     pub fn new(cloud: Arc<C>) -> Self {
-        Link { cloud }
+        Link { cloud, bus: None }
+    }
+
+    /// Where the link puts its certificate requests (the consumer stack's event bus).
+    pub fn with_bus(mut self, bus: impl Into<String>) -> Self {
+        self.bus = Some(bus.into()).filter(|b: &String| !b.is_empty());
+        self
     }
 
     /// The reconciler's pass over one link: converge it to its record and the provider's current
@@ -196,6 +215,15 @@ impl<C: ConsumerCloud> Link<C> {
                     );
                 }
                 return or_wait(e, "the alias record");
+            }
+        }
+        if spec.alias_certificate == AliasCertificate::Request {
+            let reconciling = caller != Caller::CloudFormation;
+            if let Some(step) = self
+                .await_certificate(spec, &plan, &endpoint, reconciling)
+                .await?
+            {
+                return Ok(step);
             }
         }
         // Old pieces an Update left behind: the previous alias, endpoints of a previous service,

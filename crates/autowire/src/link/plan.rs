@@ -71,7 +71,9 @@ impl<C: ConsumerCloud> Link<C> {
             }
         };
         if let Some(alias) = &spec.alias_name {
+            // A certificate the provider is asked to serve for the alias covers it (§5).
             if spec.require_tls_match
+                && spec.alias_certificate != AliasCertificate::Request
                 && *caller == Caller::CloudFormation
                 && !descriptor.tls_names.is_empty()
                 && names::covering(&descriptor.tls_names, alias).is_none()

@@ -30,6 +30,14 @@ impl<C: ConsumerCloud> Link<C> {
         if let Err(e) = removed {
             return or_wait(e, "the alias removal");
         }
+        if let Some(s) = spec
+            .as_ref()
+            .filter(|s| s.alias_certificate == AliasCertificate::Request)
+        {
+            if let Err(e) = self.release_certificate(s, &link_id, &endpoints).await {
+                return or_wait(e, "the certificate's release");
+            }
+        }
         let mut waiting = Vec::new();
         for e in &endpoints {
             if !e.is_gone() {

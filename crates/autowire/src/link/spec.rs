@@ -22,7 +22,17 @@ const PROPERTIES: &[&str] = &[
     "WaitForAcceptance",
     "VerifyReachability",
     "ProbeFunctionArn",
+    "AliasCertificate",
+    "AliasValidationZoneId",
 ];
+
+/// Whether the link asks its provider to serve a certificate for AliasName (contract §5).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AliasCertificate {
+    #[default]
+    None,
+    Request,
+}
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum PrivateDnsMode {
@@ -51,6 +61,9 @@ pub struct Spec {
     /// The probe to ask before answering, when the deploy is gated on reachability.
     pub probe_function: Option<String>,
     pub verify_reachability: bool,
+    pub alias_certificate: AliasCertificate,
+    /// The consumer's public zone for AliasName, where the validation record goes.
+    pub alias_validation_zone_id: Option<String>,
 }
 
 fn is_id(s: &str, prefix: &str) -> bool {
@@ -181,6 +194,8 @@ impl Spec {
                 "is required with VerifyReachability: the probe function in this VPC",
             ));
         }
+        let (alias_certificate, alias_validation_zone_id) =
+            alias_certificate(&p, alias_name.is_some(), by_arn)?;
         Ok(Spec {
             service_parameter,
             vpc_id,
@@ -195,6 +210,42 @@ impl Spec {
             wait_for_acceptance,
             probe_function,
             verify_reachability,
+            alias_certificate,
+            alias_validation_zone_id,
         })
+    }
+}
+
+/// AliasCertificate and AliasValidationZoneId: a request needs AliasName, the zone, and a
+/// provider in another account (by the descriptor's ARN).
+fn alias_certificate(
+    p: &Props,
+    has_alias: bool,
+    by_arn: bool,
+) -> Result<(AliasCertificate, Option<String>)> {
+    let mode = match p.opt_str("AliasCertificate")?.as_deref() {
+        None | Some("none") => AliasCertificate::None,
+        Some("request") => AliasCertificate::Request,
+        Some(other) => {
+            return Err(Error::invalid(
+                "AliasCertificate",
+                format!("'{other}' is not one of none, request"),
+            ))
+        }
+    };
+    let zone = p
+        .opt_str("AliasValidationZoneId")?
+        .map(|z| dns::parse_zone_id(&z).map_err(|e| Error::invalid("AliasValidationZoneId", e)))
+        .transpose()?;
+    let problem = match (mode, has_alias, &zone, by_arn) {
+        (AliasCertificate::None, _, Some(_), _) => Some("is only used with AliasCertificate: request"),
+        (AliasCertificate::Request, false, _, _) => Some("AliasCertificate: request needs AliasName, the name to serve"),
+        (AliasCertificate::Request, _, None, _) => Some("is required with AliasCertificate: request: the public zone of AliasName, where the validation record goes"),
+        (AliasCertificate::Request, _, _, false) => Some("AliasCertificate: request needs the provider's descriptor by its ARN (ServiceParameter)"),
+        _ => None,
+    };
+    match problem {
+        Some(why) => Err(Error::invalid("AliasValidationZoneId", why)),
+        None => Ok((mode, zone)),
     }
 }

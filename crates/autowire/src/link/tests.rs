@@ -901,4 +901,5 @@ async fn a_stack_update_and_a_reconcile_at_once_make_one_endpoint() {
 
 mod alias_zones;
 mod allowed_groups;
+mod certificate;
 mod egress;

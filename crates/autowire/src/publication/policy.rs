@@ -30,6 +30,9 @@ pub struct Policy {
     /// The connection notification this publication keeps on the service (`vpce-nfn-…`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection_notification: Option<String>,
+    /// Who may ask for a certificate for their own name (contract §5); nobody by default.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub certificate_requests: Vec<crate::certreq::Grant>,
 }
 
 impl Policy {

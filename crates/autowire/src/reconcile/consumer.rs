@@ -63,6 +63,8 @@ pub struct Reconciler<C> {
     pacer: Arc<Pacer>,
     /// The account the reconciler runs in (a link's ServiceParameter may be a name in it).
     account: String,
+    /// This account's event bus (links that asked for a certificate ask again on it).
+    bus: String,
 }
 
 /// A chosen link: its record and its parsed properties.
@@ -77,7 +79,14 @@ impl<C: ConsumerCloud + 'static> Reconciler<C> {
             cloud,
             pacer: Arc::new(Pacer::ec2_endpoints()),
             account: account.to_string(),
+            bus: String::new(),
         }
+    }
+
+    /// Where links that asked for a certificate ask again.
+    pub fn with_bus(mut self, bus: &str) -> Self {
+        self.bus = bus.to_string();
+        self
     }
 
     /// One pass for `trigger`. `pass_id` names the pass in logs (and in any zone it must create).
@@ -118,7 +127,7 @@ impl<C: ConsumerCloud + 'static> Reconciler<C> {
             .map(|(k, v)| (k.clone(), v.as_ref().ok().map(|(s, _)| s.clone())))
             .collect();
         let view = PassView::load(self.cloud.clone(), self.pacer.clone(), &subnets, stored).await?;
-        let link = Link::new(Arc::new(view));
+        let link = Link::new(Arc::new(view)).with_bus(self.bus.clone());
         for c in &chosen {
             if Instant::now() + LINK_BUDGET > deadline {
                 report.deferred += 1;

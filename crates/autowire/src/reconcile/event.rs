@@ -62,6 +62,11 @@ pub enum Trigger {
     Scheduled,
     /// Connection notifications from these SNS topics.
     Connections(Vec<String>),
+    /// A message of the certificate handshake (contract §5) from account `from`.
+    Certificate {
+        from: String,
+        message: crate::certreq::Message,
+    },
     /// Not ours: what it was, for the one log line.
     Ignored(String),
 }
@@ -96,8 +101,22 @@ pub fn classify(event: &Value) -> Result<Trigger> {
     match (source, detail_type) {
         (SSM_SOURCE, PARAMETER_CHANGE) => parameter_change(&ev),
         (SCHEDULE_SOURCE, SCHEDULED_EVENT) => Ok(Trigger::Scheduled),
+        (crate::certreq::SOURCE, kind) if crate::certreq::Message::DETAIL_TYPES.contains(&kind) => {
+            certificate_message(&ev, kind)
+        }
         _ => Ok(Trigger::Ignored(format!("{source} / {detail_type}"))),
     }
+}
+
+fn certificate_message(ev: &CloudWatchEvent<Value>, kind: &str) -> Result<Trigger> {
+    let from = ev
+        .account_id
+        .clone()
+        .ok_or_else(|| Error::invalid("event", format!("{kind} without account")))?;
+    let detail = ev.detail.clone().unwrap_or(Value::Null);
+    let message = crate::certreq::Message::parse(kind, &detail)
+        .map_err(|e| Error::invalid("event", e.reason()))?;
+    Ok(Trigger::Certificate { from, message })
 }
 
 fn parameter_change(ev: &CloudWatchEvent<Value>) -> Result<Trigger> {

@@ -12,7 +12,9 @@ use super::consumer::{ConsumerReport, Reconciler};
 use super::event::{classify, ParameterOperation, Trigger};
 use super::probe_targets;
 use super::provider::ProviderPass;
-use crate::aws::{EndpointServices, ProbeSchedule};
+use crate::aws::ProbeSchedule;
+use crate::certreq::provider::{Desk, ProviderCloud};
+use crate::certreq::Message;
 use crate::emf;
 use crate::error::Result;
 use crate::link::ConsumerCloud;
@@ -28,6 +30,8 @@ pub struct Config {
     pub probe_rule: Option<String>,
     /// Hand-written probe targets added to the discovered ones.
     pub probe_targets_json: String,
+    /// This account's event bus: the certificate handshake's messages go there.
+    pub bus: String,
 }
 
 impl Config {
@@ -45,26 +49,29 @@ impl Config {
                 .unwrap_or_else(|| crate::descriptor::DEFAULT_PREFIX.to_string()),
             probe_rule: Some(var("PROBE_SCHEDULE_RULE")).filter(|r| !r.is_empty()),
             probe_targets_json: var("PROBE_TARGETS_JSON"),
+            bus: var("EVENT_BUS_NAME"),
         }
     }
 }
 
 /// Everything a reconciler needs from AWS: both sides, and the probe's schedule.
-pub trait ReconcilerCloud: ConsumerCloud + EndpointServices + ProbeSchedule {}
-impl<T: ConsumerCloud + EndpointServices + ProbeSchedule> ReconcilerCloud for T {}
+pub trait ReconcilerCloud: ConsumerCloud + ProviderCloud + ProbeSchedule {}
+impl<T: ConsumerCloud + ProviderCloud + ProbeSchedule> ReconcilerCloud for T {}
 
 pub struct Handler<C> {
     cloud: Arc<C>,
     config: Config,
     consumer: Reconciler<C>,
     provider: ProviderPass<C>,
+    desk: Desk<C>,
 }
 
 impl<C: ReconcilerCloud + 'static> Handler<C> {
     pub fn new(cloud: Arc<C>, config: Config) -> Self {
         Handler {
-            consumer: Reconciler::new(cloud.clone(), &config.account),
+            consumer: Reconciler::new(cloud.clone(), &config.account).with_bus(&config.bus),
             provider: ProviderPass::new(cloud.clone(), &config.parameter_prefix),
+            desk: Desk::new(cloud.clone(), &config.parameter_prefix, &config.bus),
             cloud,
             config,
         }
@@ -87,12 +94,17 @@ impl<C: ReconcilerCloud + 'static> Handler<C> {
                     .await?;
                 Ok(json!({ "consumer": self.said(&trigger, &report) }))
             }
+            Trigger::Certificate { from, message } => {
+                self.certificate(from, message).await?;
+                Ok(json!({ "certificate": message.detail_type(), "from": from }))
+            }
             // The notification is a trigger, not data: one pass over the pending connections.
             Trigger::Connections(_) => {
                 Ok(json!({ "provider": self.provider_pass(pass_id).await? }))
             }
             Trigger::Scheduled => {
                 let provider = self.provider_pass(pass_id).await?;
+                let certificates = self.desk.sweep().await?;
                 let report = self
                     .consumer
                     .consumer_pass(&trigger, pass_id, deadline)
@@ -102,8 +114,27 @@ impl<C: ReconcilerCloud + 'static> Handler<C> {
                     "provider": provider,
                     "consumer": self.said(&trigger, &report),
                     "probe_schedule": probe,
+                    "consumer_certificates": certificates,
                 }))
             }
+        }
+    }
+
+    /// A handshake message: the provider's desk takes requests and releases; the consumer's
+    /// side takes the provider's answers. Messages from this account itself are not for us.
+    async fn certificate(&self, from: &str, message: &Message) -> Result<()> {
+        if from == self.config.account {
+            info!(
+                kind = message.detail_type(),
+                "this account's own handshake message; ignored"
+            );
+            return Ok(());
+        }
+        match message {
+            Message::Requested { .. } | Message::Released { .. } => {
+                self.desk.on_message(from, message).await
+            }
+            _ => crate::certreq::consumer::on_message(self.cloud.as_ref(), from, message).await,
         }
     }
 

@@ -322,6 +322,13 @@ impl<C: ConsumerCloud> Zones for PassView<C> {
 }
 
 #[async_trait]
+impl<C: ConsumerCloud> Announcements for PassView<C> {
+    async fn announce(&self, bus: &str, source: &str, kind: &str, detail: &Value) -> Result<()> {
+        self.cloud.announce(bus, source, kind, detail).await
+    }
+}
+
+#[async_trait]
 impl<C: ConsumerCloud> Functions for PassView<C> {
     async fn invoke_async(&self, function_arn: &str, payload: Value) -> Result<()> {
         self.cloud.invoke_async(function_arn, payload).await

@@ -1,10 +1,11 @@
-//! EventBridge adapter: the probe schedule's target input.
+//! EventBridge adapter: the probe schedule's target input; events this account announces.
 
 use async_trait::async_trait;
-use aws_sdk_eventbridge::types::Target;
+use aws_sdk_eventbridge::types::{PutEventsRequestEntry, Target};
+use serde_json::Value;
 
 use super::{sdk_error, Sdk};
-use crate::aws::ProbeSchedule;
+use crate::aws::{Announcements, ProbeSchedule};
 use crate::error::{Error, Result};
 
 impl Sdk {
@@ -50,6 +51,41 @@ impl ProbeSchedule for Sdk {
                 OP,
                 f.error_code().unwrap_or("Failed"),
                 f.error_message().unwrap_or("the target was not updated"),
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+#[async_trait]
+impl Announcements for Sdk {
+    async fn announce(
+        &self,
+        bus: &str,
+        source: &str,
+        detail_type: &str,
+        detail: &Value,
+    ) -> Result<()> {
+        const OP: &str = "events:PutEvents";
+        let entry = PutEventsRequestEntry::builder()
+            .event_bus_name(bus)
+            .source(source)
+            .detail_type(detail_type)
+            .detail(detail.to_string())
+            .build();
+        let out = self
+            .events
+            .put_events()
+            .entries(entry)
+            .send()
+            .await
+            .map_err(|e| sdk_error(OP, e))?;
+        match out.entries().first().filter(|e| e.error_code().is_some()) {
+            Some(f) => Err(Error::aws(
+                OP,
+                f.error_code().unwrap_or("Failed"),
+                f.error_message()
+                    .unwrap_or("the event was not put on the bus"),
             )),
             None => Ok(()),
         }

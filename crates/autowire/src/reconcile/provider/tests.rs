@@ -19,6 +19,7 @@ fn policy(service_id: &str, allowed: &[&str], reject_unlisted: bool) -> String {
         private_dns_record: None,
         added_principals: Vec::new(),
         connection_notification: None,
+        certificate_requests: Vec::new(),
     }
     .to_canonical_json()
 }
