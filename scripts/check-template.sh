@@ -820,6 +820,12 @@ cat >"$tmp/parliament-allow.json" <<'JSON'
  {"issue": "RESOURCE_MISMATCH", "policy": "ProviderRole--listener-certificates", "action": "elasticloadbalancing:ModifyListener",
   "format": "arn:*:elasticloadbalancing:*:*:listener/app/*/*/*",
   "reason": "as for AddListenerCertificates: Network Load Balancer listeners only, on purpose"},
+ {"issue": "RESOURCE_MISMATCH", "policy": "ReconcilerRole--consumer-certificates", "action": "elasticloadbalancing:AddListenerCertificates",
+  "format": "arn:*:elasticloadbalancing:*:*:listener/app/*/*/*",
+  "reason": "as for the provider role: consumers' certificates go on Network Load Balancer listeners only, on purpose"},
+ {"issue": "RESOURCE_MISMATCH", "policy": "ReconcilerRole--consumer-certificates", "action": "elasticloadbalancing:RemoveListenerCertificates",
+  "format": "arn:*:elasticloadbalancing:*:*:listener/app/*/*/*",
+  "reason": "as for AddListenerCertificates: Network Load Balancer listeners only, on purpose"},
  {"issue": "PERMISSIONS_MANAGEMENT_ACTIONS", "policy": "ProviderRole--endpoint-services", "action": "ec2:ModifyVpcEndpointServicePermissions",
   "reason": "ManagePrincipals: a publication adds its AllowedAccounts to the service's allowed principals (and removes only those it added); only on services tagged privatelink-autowire:managed=true"}
 ]
