@@ -8,9 +8,14 @@
 - `forward_rule(session, prefix, bus_arn, dead_letter_arn=None, role_arn=None)`: a rule on the
   session's default bus shaped like template.yaml's DescriptorForwardRule1 (Parameter Store
   Change events of names under `prefix/`, to `bus_arn` with a role, optionally a DLQ);
-- `lambda_rule(session, pattern, bus=None, state="ENABLED", **target)`: a rule on `bus`
-  (default: the default bus) sending matching events to a new Lambda function ARN, with the
-  extra target fields given (Input, InputTransformer ...) → that ARN;
+- `lambda_rule(session, pattern, bus=None, state="ENABLED", function=None, **target)`: a rule
+  on `bus` (default: the default bus) sending matching events to `function` (default: a new
+  Lambda function ARN), with the extra target fields given (Input, InputTransformer ...) → that
+  ARN;
+- `certificate_buses(session_a, session_b, function_arn_a, function_arn_b, names=None,
+  admit=(True, True), dead_letter_arns=(None, None))`: the consumer-requested certificates'
+  message path between provider A and consumer B → (bus ARN of A, bus ARN of B); see there.
+  `put_certificate_event(session, bus, detail_type, detail)` puts one message on a bus;
 - `events_queue(session, rule_prefix="")`: an SQS queue whose policy lets EventBridge rules of
   the session's account (named `rule_prefix*`) send to it → (queue URL, queue ARN);
 - `receive_all(session, queue_url)`: the messages waiting in a queue (with attributes);
@@ -74,10 +79,11 @@ def forward_rule(session, prefix: str, bus_arn: str, dead_letter_arn=None, role_
     return name
 
 
-def lambda_rule(session, pattern: dict, bus=None, state="ENABLED", **target) -> str:
-    """A rule sending events that match `pattern` to a new function ARN; → that ARN."""
+def lambda_rule(session, pattern: dict, bus=None, state="ENABLED", function=None, **target) -> str:
+    """A rule sending events that match `pattern` to `function` (default: a new function ARN);
+    → that ARN."""
     events = session.client("events")
-    arn = function_arn(session.account_id)
+    arn = function or function_arn(session.account_id)
     name = unique("autowire-to-lambda")
     bus_name = {"EventBusName": bus} if bus else {}
     events.put_rule(Name=name, EventPattern=json.dumps(pattern), State=state, **bus_name)
@@ -108,6 +114,82 @@ def receive_all(session, queue_url: str) -> list[dict]:
     return session.client("sqs").receive_message(
         QueueUrl=queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
     ).get("Messages", [])
+
+
+# ---------------------------------------------------------------- consumer-requested certificates
+
+CERTIFICATE_SOURCE = "privatelink-autowire"
+FROM_CONSUMER = ("Certificate Requested", "Certificate Released")  # B's messages to A
+FROM_PROVIDER = ("Certificate Validation", "Certificate Ready", "Certificate Refused")  # A's to B
+
+
+def certificate_buses(
+    session_a,
+    session_b,
+    function_arn_a: str,
+    function_arn_b: str,
+    names: tuple[str, str] | None = None,
+    admit: tuple[bool, bool] = (True, True),
+    dead_letter_arns: tuple[str | None, str | None] = (None, None),
+) -> tuple[str, str]:
+    """Provider A (session_a) and consumer B (session_b) each get a custom bus (`names`, default
+    new `autowire-a-...` / `autowire-b-...`) whose policy lets the other account
+    events:PutEvents (unless `admit` says False for that bus), with two rules:
+
+    - forwarding: {source: privatelink-autowire, account: [own], detail-type: what the side
+      sends (A: FROM_PROVIDER, B: FROM_CONSUMER)} → the other bus, with a RoleArn of the own
+      account and the side's dead-letter queue from `dead_letter_arns`, if any;
+    - delivery: {source: privatelink-autowire, account: [the other]} → the side's function
+      (the outbox).
+
+    Each side then puts its messages on its own bus (put_certificate_event) and the other
+    side's function gets them with `account` = the sender. → (bus ARN of A, bus ARN of B)."""
+    names = names or (unique("autowire-a"), unique("autowire-b"))
+    sides = [
+        (session_a, session_b, names[0], FROM_PROVIDER, function_arn_a),
+        (session_b, session_a, names[1], FROM_CONSUMER, function_arn_b),
+    ]
+    arns = [
+        own.client("events").create_event_bus(Name=bus)["EventBusArn"]
+        for own, _, bus, *_ in sides
+    ]
+    for i, (own, other, bus, sends, function) in enumerate(sides):
+        events = own.client("events")
+        if admit[i]:
+            events.put_permission(
+                EventBusName=bus,
+                Action="events:PutEvents",
+                Principal=other.account_id,
+                StatementId=f"allow-{other.account_id}",
+            )
+        own_pattern = {"source": [CERTIFICATE_SOURCE], "account": [own.account_id]}
+        forward = unique("autowire-certificates-out")
+        pattern = json.dumps(dict(own_pattern, **{"detail-type": list(sends)}))
+        events.put_rule(Name=forward, EventBusName=bus, EventPattern=pattern)
+        target = {
+            "Id": "OtherAccountBus",
+            "Arn": arns[1 - i],
+            "RoleArn": f"arn:aws:iam::{own.account_id}:role/autowire-certificate-forward",
+        }
+        if dead_letter_arns[i]:
+            target["DeadLetterConfig"] = {"Arn": dead_letter_arns[i]}
+        events.put_targets(Rule=forward, EventBusName=bus, Targets=[target])
+        incoming = {"source": [CERTIFICATE_SOURCE], "account": [other.account_id]}
+        lambda_rule(own, incoming, bus=bus, function=function)
+    return arns[0], arns[1]
+
+
+def put_certificate_event(session, bus: str, detail_type: str, detail: dict) -> str:
+    """PutEvents of one privatelink-autowire message on `bus` (name or ARN) → its event ID."""
+    entry = {
+        "Source": CERTIFICATE_SOURCE,
+        "DetailType": detail_type,
+        "Detail": json.dumps(detail),
+        "EventBusName": bus,
+    }
+    answer = session.client("events").put_events(Entries=[entry])
+    assert answer["FailedEntryCount"] == 0, answer
+    return answer["Entries"][0]["EventId"]
 
 
 # ---------------------------------------------------------------- connection notifications

@@ -8,7 +8,9 @@ invoke a Lambda function with, for tests to hand to the real binary.
 - `wait_for_events(url, arn, count=1, timeout=10.0)`: takes events until at least `count`
   arrived and returns them all; raises TimeoutError (saying how many came) after `timeout`
   seconds;
-- `outbox_counts(url)`: {function ARN: events waiting}, removing nothing.
+- `outbox_counts(url)`: {function ARN: events waiting}, removing nothing;
+- `control_request(url, body=None)`: GET (or, with a body, POST) JSON to any of the emulator's
+  `/_autowire/...` endpoints → the decoded answer (urllib's HTTPError for a 4xx).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 POLL_INTERVAL_S = 0.05
 
 
-def _request(url: str, body: dict[str, Any] | None = None) -> Any:
+def control_request(url: str, body: dict[str, Any] | None = None) -> Any:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(
         url, data=data, headers={"Content-Type": "application/json"} if data else {}
@@ -31,12 +33,12 @@ def _request(url: str, body: dict[str, Any] | None = None) -> Any:
 
 
 def take_events(emulator_url: str, function_arn: str) -> list[dict]:
-    answer = _request(f"{emulator_url}/_autowire/outbox/take", {"function_arn": function_arn})
-    return answer["events"]
+    url = f"{emulator_url}/_autowire/outbox/take"
+    return control_request(url, {"function_arn": function_arn})["events"]
 
 
 def outbox_counts(emulator_url: str) -> dict[str, int]:
-    return _request(f"{emulator_url}/_autowire/outbox")
+    return control_request(f"{emulator_url}/_autowire/outbox")
 
 
 def wait_for_events(

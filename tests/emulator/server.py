@@ -10,8 +10,9 @@ requests are being served:
 
 (`--port 0` picks a free port; the line carries the real one.) `GET /_autowire/health`
 answers 200 with a small JSON body, so scripts can wait for readiness; `/_autowire/outbox`
-serves the Lambda outbox (see autowire_ext/lambda_outbox.py). Everything else is moto's own
-server, with the patches from `autowire_ext` applied before the first request.
+serves the Lambda outbox (see autowire_ext/lambda_outbox.py), `/_autowire/quotas` the account
+quotas (autowire_ext/quotas.py). Everything else is moto's own server, with the patches from
+`autowire_ext` applied before the first request.
 """
 
 from __future__ import annotations
@@ -28,17 +29,19 @@ if HERE not in sys.path:
 
 
 def _health_middleware(app, extensions):
-    """Answers GET /_autowire/health and the outbox requests itself; passes every other
-    request to moto."""
-    from autowire_ext import lambda_outbox
+    """Answers GET /_autowire/health and the control endpoints (outbox, quotas) itself; passes
+    every other request to moto."""
+    from autowire_ext import lambda_outbox, quotas
 
     health = ("200 OK", json.dumps({"status": "ok", "extensions": extensions}).encode())
 
+    def health_check(environ):
+        return health if environ.get("PATH_INFO") == "/_autowire/health" else None
+
+    handlers = (health_check, lambda_outbox.handle, quotas.handle)
+
     def wrapped(environ, start_response):
-        if environ.get("PATH_INFO") == "/_autowire/health":
-            answer = health
-        else:
-            answer = lambda_outbox.handle(environ)
+        answer = next((a for a in (h(environ) for h in handlers) if a is not None), None)
         if answer is None:
             return app(environ, start_response)
         status, body = answer

@@ -26,7 +26,9 @@ Each module documents the AWS behaviour it adds:
 - ssm_events: Parameter Store Change events on the default event bus;
 - sns_lambda: SNS `lambda` subscriptions deliver AWS's SNS event to the outbox;
 - connection_notifications: VPC endpoint connection notifications (Create/Describe/Modify/
-  Delete) and their SNS messages on Connect, Accept, Reject and Delete.
+  Delete) and their SNS messages on Connect, Accept, Reject and Delete;
+- quotas: ACM certificate requests per year and certificates per load balancer, AWS's
+  defaults or smaller ones set per account over HTTP (/_autowire/quotas).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ def apply() -> list[str]:
             listener_certs,
             load_balancers,
             private_zones,
+            quotas,
             route53,
             security_groups,
             sns_lambda,
@@ -75,6 +78,7 @@ def apply() -> list[str]:
             ssm_expiry,
             sns_lambda,
             connection_notifications,
+            quotas,
         )
         _applied = [m.apply() for m in modules]
     return list(_applied)

@@ -188,3 +188,21 @@ def remember_token(response: Any, kind: str, resource_id: str) -> None:
     token = response._get_param("ClientToken")
     if token:
         _tokens(response, kind)[token] = (_fingerprint(response), resource_id)
+
+
+# ---------------------------------------------------------------- control endpoints (/_autowire/)
+# Served by server.py's middleware before moto sees the request; each answers (status, JSON body).
+
+
+def http_answer(status: str, body: Any) -> tuple[str, bytes]:
+    return status, json.dumps(body).encode()
+
+
+def http_method_not_allowed() -> tuple[str, bytes]:
+    return http_answer("405 Method Not Allowed", {"error": "method not allowed"})
+
+
+def http_json_body(environ: dict[str, Any]) -> Any:
+    """The request's JSON body (None when empty); ValueError when it is not JSON."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    return json.loads(environ["wsgi.input"].read(length) or b"null")

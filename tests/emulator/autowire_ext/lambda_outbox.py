@@ -19,10 +19,11 @@ HTTP, on the emulator itself:
 from __future__ import annotations
 
 import copy
-import json
 import re
 import threading
 from typing import Any
+
+from ._common import http_answer, http_json_body, http_method_not_allowed
 
 FUNCTION_ARN = re.compile(
     r"^arn:aws(?:-cn|-us-gov)?:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]+(?::[\w$-]+)?$"
@@ -56,34 +57,25 @@ def counts() -> dict[str, int]:
 PREFIX = "/_autowire/outbox"
 
 
-def _answer(status: str, body: Any) -> tuple[str, bytes]:
-    return status, json.dumps(body).encode()
-
-
 def _take_request(environ: dict[str, Any]) -> tuple[str, bytes]:
     try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        request = json.loads(environ["wsgi.input"].read(length) or b"null")
+        request = http_json_body(environ)
     except (ValueError, KeyError):
-        return _answer("400 Bad Request", {"error": "the body must be JSON"})
+        return http_answer("400 Bad Request", {"error": "the body must be JSON"})
     arn = request.get("function_arn") if isinstance(request, dict) else None
     if not isinstance(arn, str) or not arn:
-        return _answer("400 Bad Request", {"error": "function_arn (a string) is required"})
-    return _answer("200 OK", {"events": take(arn)})
+        return http_answer("400 Bad Request", {"error": "function_arn (a string) is required"})
+    return http_answer("200 OK", {"events": take(arn)})
 
 
 def handle(environ: dict[str, Any]) -> tuple[str, bytes] | None:
     """(status, JSON body) for an outbox request; None for any other path."""
     path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "GET")
     if path == PREFIX:
-        return _answer("200 OK", counts()) if method == "GET" else _method_not_allowed()
+        return http_answer("200 OK", counts()) if method == "GET" else http_method_not_allowed()
     if path == PREFIX + "/take":
-        return _take_request(environ) if method == "POST" else _method_not_allowed()
+        return _take_request(environ) if method == "POST" else http_method_not_allowed()
     return None
-
-
-def _method_not_allowed() -> tuple[str, bytes]:
-    return _answer("405 Method Not Allowed", {"error": "method not allowed"})
 
 
 def apply() -> str:

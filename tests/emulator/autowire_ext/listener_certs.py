@@ -18,7 +18,15 @@ Application Load Balancer" / "Server certificates" for NLB TLS listeners):
   ones are), or an existing IAM server certificate. Otherwise (unknown, another account's,
   still PENDING_VALIDATION, FAILED, EXPIRED): `CertificateNotFound` /
   `Certificate '<arn>' not found`;
-- the certificate list (AddListenerCertificates, at most 25) holds extra certificates for SNI.
+- the certificate list (AddListenerCertificates) holds extra certificates for SNI. A load
+  balancer may have at most 25 certificates, not counting default certificates ("Quotas for
+  your Network Load Balancers": Certificates per Network Load Balancer, 25; the ALB page says
+  "excluding default certificates"): here the distinct ARNs in the certificate lists of all its
+  listeners (*modelling choice*: AWS does not say how a certificate on two listeners counts).
+  The owner's quota can be made smaller (quotas.py, `listener_certificates`). A call that would
+  go beyond it adds nothing: `TooManyCertificates` (HTTP 400) /
+  `You've reached the limit on the number of certificates per load balancer` (the API
+  reference's description of the error, as moto words it; AWS's live text was not found).
   DescribeListenerCertificates returns the default with `IsDefault=true`, then the list with
   `IsDefault=false` (a certificate in both shows twice, as AWS documents). DescribeListeners
   shows only the default. Adding to a listener that is not HTTPS/TLS: `ValidationError` /
@@ -51,9 +59,9 @@ from moto.elbv2.responses import ELBV2Response
 from moto.elbv2.ssl_policies import SSL_POLICIES
 
 from ._common import LOCK, partition_of, wrap
+from .quotas import listener_certificates_quota
 
 SECURE_PROTOCOLS = ("HTTPS", "TLS")
-MAX_LIST_CERTIFICATES = 25  # AWS quota: certificates per load balancer, not counting defaults
 
 # Protocols moto's own ModifyListener accepts; the others are set here after it ran.
 _MOTO_MODIFY_PROTOCOLS = ("HTTP", "HTTPS", "TCP")
@@ -180,6 +188,14 @@ def _listener(backend: Any, arn: str) -> Any:
     raise ListenerNotFoundError()
 
 
+def _listed_on_load_balancer(backend: Any, listener: Any) -> set[str]:
+    """The certificates in the certificate lists of every listener of `listener`'s load
+    balancer (what its quota counts)."""
+    lb = backend.load_balancers.get(listener.load_balancer_arn)
+    listeners = list(lb.listeners.values()) if lb is not None else [listener]
+    return {arn for other in listeners for arn in sni_certificates(other)}
+
+
 # ---------------------------------------------------------------- responses
 
 
@@ -254,7 +270,9 @@ def add_listener_certificates(self) -> ActionResult:
             require_usable_certificate(backend, arn)
         sni = sni_certificates(listener)
         new = [a for a in dict.fromkeys(_arns(certificates)) if a not in sni]
-        if len(sni) + len(new) > MAX_LIST_CERTIFICATES:
+        before = _listed_on_load_balancer(backend, listener)
+        after = before | set(new)
+        if len(after) > max(len(before), listener_certificates_quota(backend.account_id)):
             raise TooManyCertificatesError()
         sni.extend(new)
         listed = [{"CertificateArn": a, "IsDefault": False} for a in sni]
