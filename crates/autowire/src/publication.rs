@@ -184,19 +184,49 @@ fn is_service_id(s: &str) -> bool {
         .is_some_and(|h| !h.is_empty() && h.len() <= 17 && h.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
-/// Everything the publication needs from AWS.
-pub trait ProviderCloud: EndpointServices + Zones + Listeners + Descriptors + DnsRecords {}
-impl<T: EndpointServices + Zones + Listeners + Descriptors + DnsRecords> ProviderCloud for T {}
+/// Everything the publication needs from AWS (certificates and the bus: to release consumers'
+/// certificates when it goes).
+pub trait ProviderCloud:
+    EndpointServices
+    + Zones
+    + Listeners
+    + Descriptors
+    + DnsRecords
+    + crate::certreq::provider::ProviderCloud
+{
+}
+impl<
+        T: EndpointServices
+            + Zones
+            + Listeners
+            + Descriptors
+            + DnsRecords
+            + crate::certreq::provider::ProviderCloud,
+    > ProviderCloud for T
+{
+}
 
 pub struct Publication<C> {
     cloud: Arc<C>,
     /// The SNS topic of the services' connection notifications (the reconciler's trigger).
     topic: Option<String>,
+    /// This account's event bus: consumers hear there that their certificates were released.
+    bus: String,
 }
 
 impl<C: ProviderCloud> Publication<C> {
     pub fn new(cloud: Arc<C>) -> Self {
-        Publication { cloud, topic: None }
+        Publication {
+            cloud,
+            topic: None,
+            bus: String::new(),
+        }
+    }
+
+    /// Where consumers hear that their certificates went with the publication.
+    pub fn with_bus(mut self, bus: &str) -> Self {
+        self.bus = bus.to_string();
+        self
     }
 
     /// Keep a connection notification to `topic` on published services; `None` or empty: none.

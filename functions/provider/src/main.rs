@@ -13,7 +13,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         vec![
             std::sync::Arc::new(
                 Publication::new(sdk.clone())
-                    .with_notification_topic(std::env::var(TOPIC_VAR).ok().as_deref()),
+                    .with_notification_topic(std::env::var(TOPIC_VAR).ok().as_deref())
+                    .with_bus(&std::env::var("EVENT_BUS_NAME").unwrap_or_default()),
             ),
             std::sync::Arc::new(ServiceCertificate::new(sdk)),
         ]

@@ -286,6 +286,13 @@ impl<C: ProviderCloud> Desk<C> {
     }
 
     async fn send(&self, message: &Message) -> Result<()> {
+        if self.bus.is_empty() {
+            warn!(
+                kind = message.detail_type(),
+                "no event bus configured (EVENT_BUS_NAME); not sent"
+            );
+            return Ok(());
+        }
         self.cloud
             .announce(
                 &self.bus,

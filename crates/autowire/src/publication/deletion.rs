@@ -7,6 +7,7 @@ use tracing::{info, warn};
 use super::{owner_of, policy_name, OnDelete, Policy, ProviderCloud, Publication};
 use crate::arn::Arn;
 use crate::aws::{Connection, Owner};
+use crate::certreq::provider::Desk;
 use crate::cfn::props::Props;
 use crate::cfn::{Answer, Request, Step};
 use crate::dns;
@@ -117,6 +118,16 @@ impl<C: ProviderCloud> Publication<C> {
                         info!(service = %s.service_id, rejected = ?ids, "connections rejected");
                     }
                 }
+            }
+            // Consumers' certificates go with the publication (contract §5).
+            if let Some(p) = policy
+                .as_ref()
+                .filter(|p| !p.certificate_requests.is_empty())
+            {
+                let (prefix, key) = name.rsplit_once('/').unwrap_or_default();
+                let desk = Desk::new(self.cloud.clone(), prefix, &self.bus);
+                let n = desk.release_service(key).await?;
+                info!(service = %p.service_id, released = n, "consumer certificates released");
             }
             // Principals and notification go with the service; take them back while it lives.
             if let Some(p) = policy.as_ref().filter(|p| p.service_id == s.service_id) {
