@@ -115,3 +115,27 @@ fn reconciler_fixtures_round_trip_and_are_typed() {
         }
     }
 }
+
+/// The certificate handshake's events (contract §5): each round-trips as a `CloudWatchEvent` and
+/// is typed as the reconciler reads it, the sender from `account`.
+#[test]
+fn handshake_fixtures_round_trip_and_are_typed() {
+    use autowire::certreq::Message;
+    use autowire::reconcile::{classify, Trigger};
+    use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
+    let found: Vec<(String, Value)> = fixtures()
+        .into_iter()
+        .filter(|(name, _)| name.starts_with("handshake-"))
+        .collect();
+    assert_eq!(found.len(), Message::DETAIL_TYPES.len());
+    for (name, raw) in found {
+        let typed: CloudWatchEvent<Value> = serde_json::from_value(raw.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&typed).unwrap(), raw, "{name}");
+        let Ok(Trigger::Certificate { from, message }) = classify(&raw) else {
+            panic!("{name} is not a handshake message");
+        };
+        assert_eq!(from, raw["account"], "{name}");
+        assert_eq!(message.detail_type(), raw["detail-type"], "{name}");
+        assert_eq!(message.detail(), raw["detail"], "{name}");
+    }
+}
