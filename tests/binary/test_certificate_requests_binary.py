@@ -20,6 +20,7 @@ import pytest
 from binary_support import harness, mutating
 from eventbed import certificate_buses
 from outbox import take_events
+from testbed_quotas import allow_more_certificates, set_quotas
 from test_link_binary import (  # noqa: F401  fixtures and helpers of the link's own tests
     CANDIDATE_AZ_IDS,
     LINK,
@@ -229,17 +230,28 @@ def test_a_lost_answer_is_made_good_by_the_schedule(
     assert certificates_for(provider, alias) == []
 
 
-@pytest.mark.parametrize("grant, says", [
-    (f"{OUTSIDER}:{TEAM}", "may not ask"),
-    (f"{CONSUMER}:team-c.example.com", "not under"),
+@pytest.fixture
+def no_certificates_left(emulator_url):
+    """A's ACM quota reached for the test's length."""
+    allow_more_certificates(emulator_url, PROVIDER, 0)
+    yield
+    set_quotas(emulator_url, PROVIDER, acm_certificates=None)
+
+
+@pytest.mark.parametrize("grant, quota_reached, says", [
+    (f"{OUTSIDER}:{TEAM}", False, "may not ask"),
+    (f"{CONSUMER}:team-c.example.com", False, "not under"),
+    (f"{CONSUMER}:{TEAM}", True, "quota"),
 ])
 def test_a_refused_request_fails_the_link_with_its_reason_and_leaves_nothing(
         emulator_url, provider, consumer, publish, auto_service, cfn_b, asking_fn, reconciler_a,
-        reconciler_b, team_zone, grant, says):
+        reconciler_b, team_zone, grant, quota_reached, says, request):
     pub = publish(auto_service, "refused", CertificateRequests=[grant])
     alias = f"refused-{uuid.uuid4().hex[:6]}.{TEAM}"
     e = asking(cfn_b, asking_fn, pub, consumer, team_zone, alias)
     deliver(asking_fn, e)
+    if quota_reached:
+        request.getfixturevalue("no_certificates_left")
     assert pump(emulator_url, reconciler_a, PROVIDER) == ["Certificate Requested"]
     assert pump(emulator_url, reconciler_b, CONSUMER) == ["Certificate Refused"]
     [body] = finish(cfn_b, asking_fn, e)
