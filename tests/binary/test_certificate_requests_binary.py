@@ -68,32 +68,33 @@ def buses(provider, consumer):
                              reconciler_arn(CONSUMER))
 
 
+def on_bus(name: str, session, proxy, timeout_s: float, bus_arn: str):
+    """Function `name` in `session`'s account, its handshake messages on `bus_arn`."""
+    return harness(name, session, proxy, timeout_s, {"EVENT_BUS_NAME": bus_name(bus_arn)})
+
+
 @pytest.fixture(scope="module")
 def publisher(provider, provider_proxy, buses):
     """A's provider function, knowing A's bus (a publication's Delete tells consumers)."""
-    env = {"EVENT_BUS_NAME": bus_name(buses[0])}
-    with harness("provider", provider, provider_proxy, 30, env) as h:
+    with on_bus("provider", provider, provider_proxy, 30, buses[0]) as h:
         yield h
 
 
 @pytest.fixture(scope="module")
 def reconciler_a(provider, provider_proxy, buses):
-    env = {"EVENT_BUS_NAME": bus_name(buses[0])}
-    with harness("reconciler", provider, provider_proxy, RECONCILER_TIMEOUT_S, env) as h:
+    with on_bus("reconciler", provider, provider_proxy, RECONCILER_TIMEOUT_S, buses[0]) as h:
         yield h
 
 
 @pytest.fixture(scope="module")
 def reconciler_b(consumer, proxy, buses):
-    env = {"EVENT_BUS_NAME": bus_name(buses[1])}
-    with harness("reconciler", consumer, proxy, RECONCILER_TIMEOUT_S, env) as h:
+    with on_bus("reconciler", consumer, proxy, RECONCILER_TIMEOUT_S, buses[1]) as h:
         yield h
 
 
 @pytest.fixture(scope="module")
 def asking_fn(consumer, proxy, buses):
-    env = {"EVENT_BUS_NAME": bus_name(buses[1])}
-    with harness("consumer", consumer, proxy, ASKING_TIMEOUT_S, env) as h:
+    with on_bus("consumer", consumer, proxy, ASKING_TIMEOUT_S, buses[1]) as h:
         yield h
 
 
