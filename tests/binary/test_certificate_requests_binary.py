@@ -290,3 +290,32 @@ def test_deleting_the_publication_releases_its_consumers_certificates(
         Filters=[{"Name": "tag:privatelink-autowire:certificate", "Values": ["refused"]}]),
         default=str)
     assert "deleted the publication" in endpoint_tags
+
+
+@pytest.fixture
+def full_listeners(emulator_url):
+    """A's load balancers take no more certificates for the test's length."""
+    set_quotas(emulator_url, PROVIDER, listener_certificates=0)
+    yield
+    set_quotas(emulator_url, PROVIDER, listener_certificates=None)
+
+
+def test_a_full_listener_refuses_the_issued_certificate_and_deletes_it(
+        emulator_url, provider, consumer, publish, auto_service, cfn_b, asking_fn, reconciler_a,
+        reconciler_b, team_zone, full_listeners):
+    pub = publish(auto_service, "full", CertificateRequests=[f"{CONSUMER}:{TEAM}"])
+    alias = f"full-{uuid.uuid4().hex[:6]}.{TEAM}"
+    e = asking(cfn_b, asking_fn, pub, consumer, team_zone, alias)
+    deliver(asking_fn, e)
+    pump(emulator_url, reconciler_a, PROVIDER)
+    assert pump(emulator_url, reconciler_b, CONSUMER) == ["Certificate Validation"]
+    scheduled(reconciler_a, PROVIDER)  # issued, but no listener takes it
+    assert pump(emulator_url, reconciler_b, CONSUMER) == ["Certificate Refused"]
+    [body] = finish(cfn_b, asking_fn, e)
+    assert body["Status"] == "FAILED" and "most certificates" in body["Reason"], body
+    assert certificates_for(provider, alias) == [], "the issued certificate was deleted"
+    delete = delete_of(cfn_b, asking_fn, e, body)
+    deliver(asking_fn, delete)
+    pump(emulator_url, reconciler_a, PROVIDER)
+    answer_ok(finish(cfn_b, asking_fn, delete)[0], asking_fn)
+    assert validation_records(consumer, team_zone) == []
