@@ -223,7 +223,9 @@ impl<C: ConsumerCloud + 'static> Reconciler<C> {
         let Some(alias) = &c.spec.alias_name else {
             return;
         };
+        // A link that asked the provider for its own certificate is covered by that (§5).
         if c.spec.require_tls_match
+            && c.spec.alias_certificate != crate::link::AliasCertificate::Request
             && !d.tls_names.is_empty()
             && names::covering(&d.tls_names, alias).is_none()
         {
