@@ -140,10 +140,12 @@ def served(provider, listener_arn: str) -> list[str]:
     return [c["CertificateArn"] for c in certs if not c.get("IsDefault")]
 
 
-def validation_records(consumer, zone: str) -> list[str]:
+def validation_records(consumer, zone: str, alias: str) -> list[str]:
+    """The validation CNAME records for `alias` in `zone`."""
     sets = consumer.client("route53").list_resource_record_sets(HostedZoneId=zone)
     return [r["Name"] for r in sets["ResourceRecordSets"]
-            if r["Type"] == "CNAME" and r["Name"].startswith("_")]
+            if r["Type"] == "CNAME" and r["Name"].startswith("_")
+            and r["Name"].rstrip(".").endswith(f".{alias}")]
 
 
 def tls_listener(service) -> str:
@@ -183,7 +185,7 @@ def test_a_consumer_s_own_name_is_issued_served_and_released(
     assert certificates_for(provider, alias), "A requested the certificate"
     assert served(provider, tls_listener(auto_service)) == []
     assert pump(emulator_url, reconciler_b, CONSUMER) == ["Certificate Validation"]
-    assert len(validation_records(consumer, team_zone)) == 1, "B's proof, in B's own zone"
+    assert len(validation_records(consumer, team_zone, alias)) == 1, "B's proof, in B's own zone"
     scheduled(reconciler_a, PROVIDER)  # ACM issued it: served, and said ready
     assert pump(emulator_url, reconciler_b, CONSUMER) == ["Certificate Ready"]
     [body] = finish(cfn_b, asking_fn, e)
@@ -204,7 +206,7 @@ def test_a_consumer_s_own_name_is_issued_served_and_released(
     answer_ok(finish(cfn_b, asking_fn, delete)[0], asking_fn)
     assert certificates_for(provider, alias) == []
     assert served(provider, tls_listener(auto_service)) == []
-    assert validation_records(consumer, team_zone) == []
+    assert validation_records(consumer, team_zone, alias) == []
 
 
 def test_a_lost_answer_is_made_good_by_the_schedule(
@@ -264,7 +266,7 @@ def test_a_refused_request_fails_the_link_with_its_reason_and_leaves_nothing(
     deliver(asking_fn, delete)
     pump(emulator_url, reconciler_a, PROVIDER)
     answer_ok(finish(cfn_b, asking_fn, delete)[0], asking_fn)
-    assert validation_records(consumer, team_zone) == []
+    assert validation_records(consumer, team_zone, alias) == []
 
 
 def test_deleting_the_publication_releases_its_consumers_certificates(
@@ -278,7 +280,8 @@ def test_deleting_the_publication_releases_its_consumers_certificates(
     pump(emulator_url, reconciler_b, CONSUMER)
     scheduled(reconciler_a, PROVIDER)
     pump(emulator_url, reconciler_b, CONSUMER)
-    answer_ok(finish(cfn_b, asking_fn, e)[0], asking_fn)
+    [body] = finish(cfn_b, asking_fn, e)
+    answer_ok(body, asking_fn)
     assert certificates_for(provider, alias)
     gone = cfn_a.event(publisher, "Delete", PUBLICATION, "Publication",
                        {**pub.props, "OnDeleteWithConnections": "reject"}, physical_id=pub.pid)
@@ -290,6 +293,12 @@ def test_deleting_the_publication_releases_its_consumers_certificates(
         Filters=[{"Name": "tag:privatelink-autowire:certificate", "Values": ["refused"]}]),
         default=str)
     assert "deleted the publication" in endpoint_tags
+    # B's stack goes too: its link's Delete removes its proof.
+    delete = delete_of(cfn_b, asking_fn, e, body)
+    deliver(asking_fn, delete)
+    pump(emulator_url, reconciler_a, PROVIDER)
+    answer_ok(finish(cfn_b, asking_fn, delete)[0], asking_fn)
+    assert validation_records(consumer, team_zone, alias) == []
 
 
 @pytest.fixture
@@ -318,4 +327,4 @@ def test_a_full_listener_refuses_the_issued_certificate_and_deletes_it(
     deliver(asking_fn, delete)
     pump(emulator_url, reconciler_a, PROVIDER)
     answer_ok(finish(cfn_b, asking_fn, delete)[0], asking_fn)
-    assert validation_records(consumer, team_zone) == []
+    assert validation_records(consumer, team_zone, alias) == []

@@ -24,6 +24,17 @@ in fresh asynchronous invocations of the function, which the harness's relay del
    looked up. A report table, one target's raw report, EMF metric lines from its stdout; then
    the same probe against a server whose certificate does not cover the alias:
    tls_name_mismatch.
+   4b. A's service gains an AZ and a port and A republishes: B's reconciler follows with no stack
+   update in B. 4c. C, not in AllowedAccounts, asks to connect and A's reconciler rejects it.
+   4d. Consumer-requested certificates (demo_certificates.py): A publishes a second service with
+   CertificateRequests for B's team-b.example.com. B's link asks for its own name
+   orders.team-b.example.com (AliasCertificate: request); each message is shown as it travels
+   (Requested to A, Validation to B, whose reconciler writes the record in B's own public zone,
+   A's scheduled pass serving the issued certificate by SNI, Ready to B) up to the link's
+   SUCCESS, with the certificate on A's listener, ISSUED. The probe's TLS check for that name
+   passes against a loopback server holding a certificate for it. C, not listed, asks for
+   orders.team-c.example.com and gets FAILED with A's Reason, A keeping nothing; the links and
+   the publication go and nothing is left. The flow's time and each side's AWS calls close it.
 5. A Delete with OnDeleteWithConnections=reject rejects the connection and removes everything;
    the certificate's Delete takes it off the listener and removes its CNAME.
 6. B deletes its link: the endpoint, the link's security group and its private zone go.
@@ -50,6 +61,7 @@ sys.path.append(str(HERE.parent / "binary"))  # probe_servers: loopback TLS serv
 
 from botocore.exceptions import ClientError  # noqa: E402
 
+import demo_certificates  # noqa: E402
 import demo_reconcile  # noqa: E402
 from capture import CaptureServer  # noqa: E402
 from demo_output import DemoFailure, expect, note, say  # noqa: E402
@@ -844,6 +856,10 @@ def main() -> int:
                                               endpoint_id, group_id, show_group)
         demo_reconcile.reject_unlisted(rec, a, c, net)
         demo_reconcile.show_decisions(rec)
+
+        # ------------------------------------------------------------ 4d. a consumer's own name
+        demo_certificates.own_name_certificates(stack, url, capture, a, b, c,
+                                                sys.modules[__name__])
 
         # ------------------------------------------------------------ 5. reject, then delete
         say("5. CloudFormation Delete, the template now saying OnDeleteWithConnections: reject")

@@ -15,6 +15,9 @@
 - `certificate_buses(session_a, session_b, function_arn_a, function_arn_b, names=None,
   admit=(True, True), dead_letter_arns=(None, None))`: the consumer-requested certificates'
   message path between provider A and consumer B → (bus ARN of A, bus ARN of B); see there.
+  `join_certificate_consumer(session_a, bus_a, session_c, function_arn_a, function_arn_c)`
+  adds a consumer C to A's bus (its own bus, rules and grants; A's answers go to every
+  consumer's bus) → C's bus ARN;
   `put_certificate_event(session, bus, detail_type, detail)` puts one message on a bus;
 - `events_queue(session, rule_prefix="")`: an SQS queue whose policy lets EventBridge rules of
   the session's account (named `rule_prefix*`) send to it → (queue URL, queue ARN);
@@ -145,38 +148,59 @@ def certificate_buses(
     Each side then puts its messages on its own bus (put_certificate_event) and the other
     side's function gets them with `account` = the sender. → (bus ARN of A, bus ARN of B)."""
     names = names or (unique("autowire-a"), unique("autowire-b"))
-    sides = [
-        (session_a, session_b, names[0], FROM_PROVIDER, function_arn_a),
-        (session_b, session_a, names[1], FROM_CONSUMER, function_arn_b),
-    ]
-    arns = [
+    arn_a, arn_b = (
         own.client("events").create_event_bus(Name=bus)["EventBusArn"]
-        for own, _, bus, *_ in sides
-    ]
-    for i, (own, other, bus, sends, function) in enumerate(sides):
-        events = own.client("events")
-        if admit[i]:
-            events.put_permission(
-                EventBusName=bus,
-                Action="events:PutEvents",
-                Principal=other.account_id,
-                StatementId=f"allow-{other.account_id}",
-            )
-        own_pattern = {"source": [CERTIFICATE_SOURCE], "account": [own.account_id]}
-        forward = unique("autowire-certificates-out")
-        pattern = json.dumps(dict(own_pattern, **{"detail-type": list(sends)}))
-        events.put_rule(Name=forward, EventBusName=bus, EventPattern=pattern)
-        target = {
-            "Id": "OtherAccountBus",
-            "Arn": arns[1 - i],
-            "RoleArn": f"arn:aws:iam::{own.account_id}:role/autowire-certificate-forward",
-        }
-        if dead_letter_arns[i]:
-            target["DeadLetterConfig"] = {"Arn": dead_letter_arns[i]}
-        events.put_targets(Rule=forward, EventBusName=bus, Targets=[target])
-        incoming = {"source": [CERTIFICATE_SOURCE], "account": [other.account_id]}
-        lambda_rule(own, incoming, bus=bus, function=function)
-    return arns[0], arns[1]
+        for own, bus in ((session_a, names[0]), (session_b, names[1]))
+    )
+    _certificate_side(session_a, session_b.account_id, names[0], FROM_PROVIDER, function_arn_a,
+                      arn_b, admit[0], dead_letter_arns[0])
+    _certificate_side(session_b, session_a.account_id, names[1], FROM_CONSUMER, function_arn_b,
+                      arn_a, admit[1], dead_letter_arns[1])
+    return arn_a, arn_b
+
+
+def join_certificate_consumer(
+    session_a, bus_a: str, session_c, function_arn_a: str, function_arn_c: str, name=None
+) -> str:
+    """One more consumer C of provider A's certificate bus `bus_a` (an ARN certificate_buses
+    gave): C gets its own bus (`name`, default a new `autowire-c-...`) with B's rules; A's bus
+    admits C, forwards A's answers to C's bus as well (every consumer bus gets every answer, as
+    the template's CertificateAnswerForwardRule does) and hands C's messages to A's function.
+    → C's bus ARN."""
+    name = name or unique("autowire-c")
+    arn_c = session_c.client("events").create_event_bus(Name=name)["EventBusArn"]
+    _certificate_side(session_a, session_c.account_id, bus_a.rsplit("/", 1)[-1], FROM_PROVIDER,
+                      function_arn_a, arn_c)
+    _certificate_side(session_c, session_a.account_id, name, FROM_CONSUMER, function_arn_c, bus_a)
+    return arn_c
+
+
+def _certificate_side(own, other: str, bus: str, sends, function: str, other_bus: str,
+                      admit: bool = True, dead_letter_arn: str | None = None) -> None:
+    """On `own`'s bus: a grant for account `other` (if `admit`), the forwarding rule of what
+    `own` sends to `other_bus`, and the delivery rule of `other`'s messages to `function`."""
+    events = own.client("events")
+    if admit:
+        events.put_permission(
+            EventBusName=bus,
+            Action="events:PutEvents",
+            Principal=other,
+            StatementId=f"allow-{other}",
+        )
+    own_pattern = {"source": [CERTIFICATE_SOURCE], "account": [own.account_id]}
+    forward = unique("autowire-certificates-out")
+    pattern = json.dumps(dict(own_pattern, **{"detail-type": list(sends)}))
+    events.put_rule(Name=forward, EventBusName=bus, EventPattern=pattern)
+    target = {
+        "Id": "OtherAccountBus",
+        "Arn": other_bus,
+        "RoleArn": f"arn:aws:iam::{own.account_id}:role/autowire-certificate-forward",
+    }
+    if dead_letter_arn:
+        target["DeadLetterConfig"] = {"Arn": dead_letter_arn}
+    events.put_targets(Rule=forward, EventBusName=bus, Targets=[target])
+    incoming = {"source": [CERTIFICATE_SOURCE], "account": [other]}
+    lambda_rule(own, incoming, bus=bus, function=function)
 
 
 def put_certificate_event(session, bus: str, detail_type: str, detail: dict) -> str:
