@@ -28,6 +28,7 @@ pub enum CertState {
 }
 
 impl CertState {
+    /// The state an endpoint's tags say.
     pub fn of(tags: &std::collections::BTreeMap<String, String>) -> CertState {
         match tags.get(STATE_TAG).map(String::as_str) {
             Some("requested") => CertState::Requested,
@@ -39,6 +40,20 @@ impl CertState {
             _ => CertState::NotAsked,
         }
     }
+
+    /// The tags that say this state on an endpoint (the reverse of [`CertState::of`]).
+    pub fn tags(&self) -> Vec<(String, String)> {
+        let (value, reason) = match self {
+            CertState::NotAsked => return Vec::new(),
+            CertState::Requested => ("requested", None),
+            CertState::Validating => ("validating", None),
+            CertState::Ready => ("ready", None),
+            CertState::Refused(why) => ("refused", Some(why.chars().take(250).collect())),
+        };
+        let mut tags = vec![(STATE_TAG.to_string(), value.to_string())];
+        tags.extend(reason.map(|r: String| (REASON_TAG.to_string(), r)));
+        tags
+    }
 }
 
 /// Take a provider's answer from account `from`. Anything not about a link of this account that
@@ -48,8 +63,7 @@ pub async fn on_message<C: ConsumerCloud>(cloud: &C, from: &str, message: &Messa
     let Some(zone) = validation_zone(cloud, from, subject).await? else {
         return Ok(());
     };
-    let mut tags = Vec::new();
-    match message {
+    let tags = match message {
         Message::Validation {
             record_name,
             record_value,
@@ -64,19 +78,17 @@ pub async fn on_message<C: ConsumerCloud>(cloud: &C, from: &str, message: &Messa
                 .change_records(&zone, &[RecordChange::Upsert(record)])
                 .await?;
             info!(link = %subject.link_id, record = %record_name, zone = %zone, "validation record written");
-            tags.push((STATE_TAG.to_string(), "validating".to_string()));
+            let mut tags = CertState::Validating.tags();
             tags.push((
                 RECORD_TAG.to_string(),
                 record_name.trim_end_matches('.').to_string(),
             ));
+            tags
         }
-        Message::Ready { .. } => tags.push((STATE_TAG.to_string(), "ready".to_string())),
-        Message::Refused { reason, .. } => {
-            tags.push((STATE_TAG.to_string(), "refused".to_string()));
-            tags.push((REASON_TAG.to_string(), reason.chars().take(250).collect()));
-        }
+        Message::Ready { .. } => CertState::Ready.tags(),
+        Message::Refused { reason, .. } => CertState::Refused(reason.clone()).tags(),
         _ => return Ok(()),
-    }
+    };
     set_tags(cloud, &subject.link_id, tags).await
 }
 

@@ -1,6 +1,7 @@
 //! Which consumer a provider-side certificate serves, kept in its owner tags: the stack-ID tag
 //! names the consumer account, the logical-ID tag the service key and the link.
 
+use super::messages::Subject;
 use crate::aws::Owner;
 
 const STACK_PREFIX: &str = "privatelink-autowire:consumer:";
@@ -30,6 +31,15 @@ impl ConsumerCert {
             service_key: service_key.to_string(),
             link_id: link_id.to_string(),
         })
+    }
+
+    /// The handshake's subject for this certificate, named `alias`.
+    pub fn subject(&self, alias: &str) -> Subject {
+        Subject {
+            link_id: self.link_id.clone(),
+            alias_name: alias.to_string(),
+            service_key: self.service_key.clone(),
+        }
     }
 
     /// ACM's idempotency token for this certificate's request (32 characters at most).

@@ -67,18 +67,15 @@ impl<C: ProviderCloud> Desk<C> {
             Some(p) => grants::decide(&p.certificate_requests, from, &subject.alias_name),
         };
         info!(account = from, alias = %subject.alias_name, service_key = %subject.service_key, verdict = ?verdict, "certificate request");
-        match verdict {
-            Verdict::Refused(reason) => self.refuse(&who, subject, reason).await,
-            Verdict::Allowed => {
-                let arn = match self.find(&who).await? {
-                    Some(arn) => arn,
-                    None => match self.request(&who, subject).await {
-                        Ok(arn) => arn,
-                        Err(reason) => return self.refuse(&who, subject, reason).await,
-                    },
-                };
-                self.advance(&who, subject, &arn, Say::Always).await
-            }
+        // One made for an earlier request (the grants may have changed since) goes on refusal.
+        let held = self.find(&who).await?;
+        match (verdict, held) {
+            (Verdict::Refused(reason), held) => self.refuse(subject, reason, held.as_deref()).await,
+            (Verdict::Allowed, Some(arn)) => self.advance(subject, &arn, Say::Always).await,
+            (Verdict::Allowed, None) => match self.request(&who, subject).await {
+                Ok(arn) => self.advance(subject, &arn, Say::Always).await,
+                Err(reason) => self.refuse(subject, reason, None).await,
+            },
         }
     }
 
@@ -93,12 +90,8 @@ impl<C: ProviderCloud> Desk<C> {
         }
         let mut n = 0;
         for (who, arn, alias) in self.consumer_certificates().await? {
-            let subject = Subject {
-                link_id: who.link_id.clone(),
-                alias_name: alias,
-                service_key: who.service_key.clone(),
-            };
-            if let Err(e) = self.advance(&who, &subject, &arn, Say::WhenChanged).await {
+            let subject = who.subject(&alias);
+            if let Err(e) = self.advance(&subject, &arn, Say::WhenChanged).await {
                 warn!(certificate = %arn, error = %e, "consumer certificate not moved on");
             }
             n += 1;
@@ -129,29 +122,28 @@ impl<C: ProviderCloud> Desk<C> {
             .into_iter()
             .filter(|(who, _, _)| who.service_key == service_key)
             .collect();
-        for (who, _, alias) in &mine {
-            self.release(who).await?;
-            let subject = Subject {
-                link_id: who.link_id.clone(),
-                alias_name: alias.clone(),
-                service_key: service_key.to_string(),
-            };
+        for (who, arn, alias) in &mine {
             let reason = format!("the provider deleted the publication of {service_key}");
-            self.send(&Message::Refused { subject, reason }).await?;
+            self.refuse(&who.subject(alias), reason, Some(arn)).await?;
         }
         Ok(mine.len())
     }
 
     /// Detach and delete the certificate made for `who`; nothing when there is none.
     async fn release(&self, who: &ConsumerCert) -> Result<()> {
-        let Some(arn) = self.find(who).await? else {
-            return Ok(());
-        };
-        if let Some(c) = self.cloud.certificate(&arn).await? {
+        match self.find(who).await? {
+            Some(arn) => self.drop_certificate(&arn).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Take a consumer certificate off every listener that serves it, then delete it.
+    async fn drop_certificate(&self, arn: &str) -> Result<()> {
+        if let Some(c) = self.cloud.certificate(arn).await? {
             self.detach(&c).await?;
         }
-        self.cloud.delete_certificate(&arn).await?;
-        info!(certificate = %arn, account = %who.account, link = %who.link_id, "consumer certificate released");
+        self.cloud.delete_certificate(arn).await?;
+        info!(certificate = %arn, "consumer certificate released");
         Ok(())
     }
 
@@ -179,13 +171,7 @@ impl<C: ProviderCloud> Desk<C> {
 
     /// Hand back the validation record, or serve the issued certificate, or refuse a failed one.
     /// `say`: answer where it stands (a request), or only what changed (the sweep).
-    async fn advance(
-        &self,
-        who: &ConsumerCert,
-        subject: &Subject,
-        arn: &str,
-        say: Say,
-    ) -> Result<()> {
+    async fn advance(&self, subject: &Subject, arn: &str, say: Say) -> Result<()> {
         let Some(c) = self.cloud.certificate(arn).await? else {
             return Ok(());
         };
@@ -202,6 +188,8 @@ impl<C: ProviderCloud> Desk<C> {
                 // ACM shows the record shortly; the consumer's next request gets it.
                 _ => Ok(()),
             },
+            // Served already (its load balancer uses it): nothing changed, nothing to say.
+            "ISSUED" if say == Say::WhenChanged && !c.in_use_by.is_empty() => Ok(()),
             "ISSUED" => match self.serve(&c, subject).await {
                 Ok(added) if added || say == Say::Always => {
                     let message = Message::Ready {
@@ -211,7 +199,7 @@ impl<C: ProviderCloud> Desk<C> {
                     self.send(&message).await
                 }
                 Ok(_) => Ok(()),
-                Err(reason) => self.refuse(who, subject, reason).await,
+                Err(reason) => self.refuse(subject, reason, Some(arn)).await,
             },
             other => {
                 let why = c
@@ -219,7 +207,7 @@ impl<C: ProviderCloud> Desk<C> {
                     .clone()
                     .unwrap_or_else(|| other.to_string());
                 let reason = format!("ACM did not issue {}: {why}", subject.alias_name);
-                self.refuse(who, subject, reason).await
+                self.refuse(subject, reason, Some(arn)).await
             }
         }
     }
@@ -294,9 +282,12 @@ impl<C: ProviderCloud> Desk<C> {
         Ok(())
     }
 
-    /// Refuse: say why to the consumer, and leave nothing behind here.
-    async fn refuse(&self, who: &ConsumerCert, subject: &Subject, reason: String) -> Result<()> {
-        self.release(who).await?;
+    /// Refuse: say why to the consumer, and leave nothing behind here (the certificate `held`
+    /// for it, if any, goes).
+    async fn refuse(&self, subject: &Subject, reason: String, held: Option<&str>) -> Result<()> {
+        if let Some(arn) = held {
+            self.drop_certificate(arn).await?;
+        }
         let reason: String = reason.chars().take(240).collect();
         self.send(&Message::Refused {
             subject: subject.clone(),

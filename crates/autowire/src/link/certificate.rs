@@ -41,7 +41,7 @@ impl<C: ConsumerCloud> Link<C> {
         }
         if state == CertState::NotAsked {
             let change = EndpointChange {
-                tags: vec![(STATE_TAG.to_string(), "requested".to_string())],
+                tags: CertState::Requested.tags(),
                 ..EndpointChange::default()
             };
             self.cloud.modify_endpoint(&endpoint.id, &change).await?;
