@@ -82,12 +82,8 @@ impl<C: ProviderCloud> Desk<C> {
     /// Every consumer certificate moves on: issued ones are served (and said ready), failed ones
     /// refused. The schedule's backstop; a consumer whose answer was lost asks again, and its
     /// request is answered with where the certificate stands.
-    /// Only where some publication takes requests: a consumer-only stack (no such policy) makes
-    /// no ACM call at all, and its role has none.
+    /// The caller runs it only where some publication takes requests.
     pub async fn sweep(&self) -> Result<usize> {
-        if !self.takes_requests().await? {
-            return Ok(0);
-        }
         let mut n = 0;
         for (who, arn, alias) in self.consumer_certificates().await? {
             let subject = who.subject(&alias);
@@ -97,21 +93,6 @@ impl<C: ProviderCloud> Desk<C> {
             n += 1;
         }
         Ok(n)
-    }
-
-    /// Does any publication of this account take certificate requests?
-    async fn takes_requests(&self) -> Result<bool> {
-        for (name, value) in self.cloud.list(&self.prefix).await? {
-            if !name.ends_with("/policy") {
-                continue;
-            }
-            match Policy::parse(&name, &value) {
-                Ok(p) if !p.certificate_requests.is_empty() => return Ok(true),
-                Ok(_) => {}
-                Err(e) => warn!(policy = %name, error = %e, "unreadable policy; skipped"),
-            }
-        }
-        Ok(false)
     }
 
     /// Release every consumer certificate of a service (its publication is being deleted).

@@ -219,12 +219,3 @@ async fn deleting_the_publication_releases_every_consumer_certificate() {
         .iter()
         .all(|m| matches!(m, Message::Refused { .. })));
 }
-
-#[tokio::test]
-async fn where_no_publication_takes_requests_the_sweep_makes_no_acm_call() {
-    let b = bed(&[]).await;
-    b.cloud.reset_calls();
-    assert_eq!(b.desk.sweep().await.unwrap(), 0);
-    let calls = b.cloud.calls();
-    assert!(calls.iter().all(|c| !c.starts_with("acm:")), "{calls:?}");
-}

@@ -100,11 +100,16 @@ impl<C: ReconcilerCloud + 'static> Handler<C> {
             }
             // The notification is a trigger, not data: one pass over the pending connections.
             Trigger::Connections(_) => {
-                Ok(json!({ "provider": self.provider_pass(pass_id).await? }))
+                Ok(json!({ "provider": self.provider_pass(pass_id).await?.0 }))
             }
             Trigger::Scheduled => {
-                let provider = self.provider_pass(pass_id).await?;
-                let certificates = self.desk.sweep().await?;
+                // Consumers' certificates only where a publication takes requests: a
+                // consumer-only stack makes no ACM call at all (its role has none).
+                let (provider, takes_requests) = self.provider_pass(pass_id).await?;
+                let certificates = match takes_requests {
+                    true => self.desk.sweep().await?,
+                    false => 0,
+                };
                 let report = self
                     .consumer
                     .consumer_pass(&trigger, pass_id, deadline)
@@ -139,8 +144,9 @@ impl<C: ReconcilerCloud + 'static> Handler<C> {
     }
 
     /// Accept or reject the pending connections of this account's publications by policy (each
-    /// decision logged and counted by the pass).
-    async fn provider_pass(&self, pass_id: &str) -> Result<Value> {
+    /// decision logged and counted by the pass); and whether a publication takes certificate
+    /// requests.
+    async fn provider_pass(&self, pass_id: &str) -> Result<(Value, bool)> {
         let report = self.provider.run(pass_id).await?;
         let summary = serde_json::to_value(&report).unwrap_or_default();
         info!(
@@ -151,7 +157,7 @@ impl<C: ReconcilerCloud + 'static> Handler<C> {
             left_pending = report.left_pending,
             "provider pass done"
         );
-        Ok(summary)
+        Ok((summary, report.takes_certificate_requests))
     }
 
     /// The pass's summary line and counts.

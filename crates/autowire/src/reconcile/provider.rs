@@ -118,6 +118,10 @@ pub struct ProviderReport {
     pub unreadable_policies: Vec<(String, String)>,
     /// (endpoint ID, reason): decided, but EC2 refused; the next pass decides again.
     pub failed: Vec<(String, String)>,
+    /// Some publication takes consumers' certificate requests (its policy lists
+    /// CertificateRequests): the scheduled pass then sweeps their certificates too.
+    #[serde(skip)]
+    pub takes_certificate_requests: bool,
 }
 
 impl ProviderReport {
@@ -211,6 +215,7 @@ impl<C: EndpointServices + Descriptors> ProviderPass<C> {
                     continue;
                 }
             };
+            report.takes_certificate_requests |= !policy.certificate_requests.is_empty();
             if let Some(first) = out.get(&policy.service_id).map(|p: &Published| &p.key) {
                 warn!(service_id = %policy.service_id, kept = %first, ignored = key, "two publications of one service; the first policy decides");
                 continue;

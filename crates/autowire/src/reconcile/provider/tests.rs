@@ -299,3 +299,15 @@ fn the_report_serialises_decisions_in_the_contract_s_words() {
         (Some("rejected"), Some("reject-unlisted"))
     );
 }
+
+#[tokio::test]
+async fn the_pass_says_whether_any_publication_takes_certificate_requests() {
+    let (cloud, pass) = setup(&[LISTED], false).await;
+    assert!(!pass.run("p1").await.unwrap().takes_certificate_requests);
+    let mut granting: Policy = serde_json::from_str(&policy(SERVICE, &[], false)).unwrap();
+    granting.service_id = "vpce-svc-0fedcba9876543210".into();
+    granting.certificate_requests =
+        crate::certreq::grants::parse(&[format!("{LISTED}:team-b.example.com")]).unwrap();
+    publish(&cloud, "payments", &granting.to_canonical_json()).await;
+    assert!(pass.run("p2").await.unwrap().takes_certificate_requests);
+}
