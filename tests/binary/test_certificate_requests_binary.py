@@ -52,7 +52,9 @@ RECONCILER_TIMEOUT_S = 60
 
 
 def reconciler_arn(account: str) -> str:
-    return f"arn:aws:lambda:{REGION}:{account}:function:reconciler"
+    """This module's reconcilers: an outbox of their own, apart from the other reconciler tests'
+    (which share the emulator when they run in the same worker)."""
+    return f"arn:aws:lambda:{REGION}:{account}:function:reconciler-certificates"
 
 
 def bus_name(arn: str) -> str:
@@ -109,7 +111,8 @@ def team_zone(consumer) -> str:
 def pump(emulator_url: str, fn, account: str, drop: bool = False) -> list[str]:
     """Hand every message waiting for `account`'s reconciler to it (or drop them, as a lost
     event); their detail types."""
-    events = take_events(emulator_url, reconciler_arn(account))
+    events = [e for e in take_events(emulator_url, reconciler_arn(account))
+              if e.get("source") == "privatelink-autowire"]
     if not drop:
         for e in events:
             inv = fn.invoke_detailed(e)
