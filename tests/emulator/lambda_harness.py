@@ -110,6 +110,9 @@ _HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgra
         "proxy-connection", "content-length"}
 
 
+# How many ports cargo-lambda's runtime emulator is started on before a lost port race counts.
+PORT_ATTEMPTS = 3
+
 class HarnessError(RuntimeError):
     """The harness or the emulator failed (not the function)."""
 
@@ -877,16 +880,6 @@ class LambdaHarness:
             "[workspace]\n"
         )
         (wd / "main.rs").write_text("fn main() {}\n")
-        self.port = free_port()
-        cmd = [
-            cl, "lambda", "watch",
-            "--only-lambda-apis",
-            "--invoke-address", LOOPBACK,
-            "--invoke-port", str(self.port),
-            "--ignore-changes",
-        ]
-        if self.invoke_timeout_s is not None:
-            cmd += ["--timeout", str(max(1, math.ceil(self.invoke_timeout_s)))]
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("AWS_", "CARGO_LAMBDA_")) and k != "RUST_LOG"}
         env.update({
@@ -897,10 +890,33 @@ class LambdaHarness:
             "CARGO_TARGET_DIR": str(wd / "target"),
             "RUST_LOG": "cargo_lambda=info",
         })
-        self._emulator = start_process(
-            cmd, name="cargo-lambda", env=env, cwd=wd,
-            ready_port=self.port, timeout=self.startup_timeout_s, echo=self.echo_logs,
-        )
+        # free_port() closes the port before cargo-lambda binds it, so under load another
+        # process may take it first: cargo-lambda then stops at once ("terminating lambda
+        # scheduler", status 0). That is the test bed losing a race, not a finding: take another
+        # port, a few times.
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            self.port = free_port()
+            try:
+                self._emulator = start_process(
+                    self._emulator_cmd(cl), name="cargo-lambda", env=env, cwd=wd,
+                    ready_port=self.port, timeout=self.startup_timeout_s, echo=self.echo_logs,
+                )
+                return
+            except RuntimeError as e:
+                if attempt == PORT_ATTEMPTS or "exited with 0 before" not in str(e):
+                    raise
+
+    def _emulator_cmd(self, cl: str) -> list[str]:
+        cmd = [
+            cl, "lambda", "watch",
+            "--only-lambda-apis",
+            "--invoke-address", LOOPBACK,
+            "--invoke-port", str(self.port),
+            "--ignore-changes",
+        ]
+        if self.invoke_timeout_s is not None:
+            cmd += ["--timeout", str(max(1, math.ceil(self.invoke_timeout_s)))]
+        return cmd
 
     def function_env(self) -> dict[str, str]:
         """The environment the bootstrap is started with."""
